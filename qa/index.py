@@ -1,0 +1,217 @@
+"""The saved index: a folder that describes itself.
+
+    index/
+      manifest.json   model name and weights hash, dimension, chunking settings, corpus file hashes,
+                      library versions, and the sha256 of every other file in the folder
+      chunks.jsonl    one chunk per line, in index order
+      dense.faiss     FAISS inner-product index of normalised embeddings
+      bm25/           bm25s arrays (.npy, loaded without pickle) and vocabulary (.json)
+
+Writes are atomic: a new index is built in a sibling folder and renamed into place, so a failed
+build leaves the previous index as it was. Loading verifies every file's sha256 (FAISS files carry
+no checksum of their own) and compares the manifest with the running settings and corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunks import Chunk, Chunker, mark_duplicates
+from qa.config import Settings
+from qa.corpus import corpus_hashes, load_corpus
+from qa.embeddings import Encoder, sha256_file
+from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from qa.lexical import LexicalIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+DENSE = "dense.faiss"
+LEXICAL = "bm25"
+_LIBRARIES = ("sentence-transformers", "faiss-cpu", "bm25s", "langchain-text-splitters", "torch", "transformers")
+REBUILD_HINT = "Rebuild it with: python -m qa build"
+
+
+@dataclass
+class SearchIndex:
+    """Chunks with their dense and lexical indexes, as built or loaded."""
+
+    chunks: list[Chunk]
+    dense: object  # faiss.Index
+    lexical: LexicalIndex
+    manifest: dict
+
+    @property
+    def dimension(self) -> int:
+        return int(self.dense.d)
+
+
+def expected_settings(settings: Settings, encoder: Encoder, corpus: dict[str, str]) -> dict:
+    """The part of a manifest that must match for an index to be used."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": {"name": settings.model, "weights_sha256": encoder.weights_sha256,
+                  "dimension": encoder.dimension, "max_tokens": encoder.max_tokens},
+        "chunking": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+                     "contextual_chunks": settings.contextual_chunks, "token_unit": "model word pieces"},
+        "corpus": corpus,
+    }
+
+
+def build_index(settings: Settings, encoder: Encoder, progress: bool = False) -> SearchIndex:
+    """Chunk, embed and index the corpus in memory."""
+    import faiss
+    from tqdm.auto import tqdm
+
+    corpus = corpus_hashes(settings.corpus_dir)
+    docs = load_corpus(settings.corpus_dir)
+    chunker = Chunker(encoder.count_tokens, encoder.max_tokens, settings.chunk_tokens,
+                      settings.chunk_overlap_tokens, settings.contextual_chunks)
+    chunks: list[Chunk] = []
+    for doc in tqdm(docs, desc="Chunking", unit="doc", disable=not progress):
+        chunks.extend(chunker.chunk_document(doc))
+    fuller_first = [d.doc_id for d in sorted(docs, key=lambda d: -len(d.raw))]
+    chunks = mark_duplicates(chunks, fuller_first)
+    texts = [c.indexed_text(settings.contextual_chunks) for c in chunks]
+    too_long = [c.chunk_id for c, t in zip(chunks, texts) if encoder.count_tokens(t) > encoder.max_tokens]
+    if too_long:  # the splitter sizes pieces in tokens; this guards against a tokenizer that is not additive
+        raise RuntimeError(f"{len(too_long)} chunks exceed {encoder.max_tokens} tokens: {too_long[:3]}")
+    if progress:
+        print(f"Embedding {len(chunks)} chunks with {settings.model}", flush=True)
+    vectors = encoder.encode_documents(texts, progress=progress)
+    dense = faiss.IndexFlatIP(encoder.dimension)
+    dense.add(vectors)
+    lexical = LexicalIndex.build(texts)
+    manifest = expected_settings(settings, encoder, corpus) | {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "normalised_embeddings": True,
+        "metric": "inner_product",
+        "chunks": len(chunks),
+        "documents": len(docs),
+        "libraries": {name: _version(name) for name in _LIBRARIES},
+    }
+    return SearchIndex(chunks, dense, lexical, manifest)
+
+
+def save_index(index: SearchIndex, folder: Path) -> None:
+    """Write the index beside `folder`, then swap it into place."""
+    import faiss
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.building-{os.getpid()}"
+    old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        with open(tmp / CHUNKS, "w", encoding="utf-8") as fh:
+            for chunk in index.chunks:
+                fh.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
+        (tmp / DENSE).write_bytes(faiss.serialize_index(index.dense).tobytes())
+        index.lexical.save(tmp / LEXICAL)
+        files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        manifest = index.manifest | {"files": files}
+        _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not folder.exists():
+            old.rename(folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    index.manifest = manifest
+    log.info("saved index of %d chunks to %s", len(index.chunks), folder)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_manifest(folder: Path) -> dict:
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        if folder.is_dir() and any(folder.iterdir()):
+            raise IndexCorruptError(f"{folder} has no {MANIFEST}, so it cannot be trusted. {REBUILD_HINT}")
+        raise IndexMissingError(f"No index in {folder}. Build it with: python -m qa build")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+            raise ValueError("no file list")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"{path} is not a valid manifest ({exc}). {REBUILD_HINT}") from None
+    return manifest
+
+
+def stale_reasons(manifest: dict, expected: dict) -> list[str]:
+    """What differs between a saved manifest and the running settings, in words."""
+    reasons = []
+    for key in ("format_version", "model", "chunking"):
+        if manifest.get(key) != expected[key]:
+            reasons.append(f"{key} was {manifest.get(key)!r}, now {expected[key]!r}")
+    saved, now = manifest.get("corpus") or {}, expected["corpus"]
+    for name in sorted(set(saved) | set(now)):
+        if name not in now:
+            reasons.append(f"corpus file {name} was removed")
+        elif name not in saved:
+            reasons.append(f"corpus file {name} was added")
+        elif saved[name] != now[name]:
+            reasons.append(f"corpus file {name} changed")
+    return reasons
+
+
+def load_index(folder: Path, expected: dict) -> SearchIndex:
+    """Load and verify an index; raise a clear error if it is missing, corrupt or stale."""
+    import faiss
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    reasons = stale_reasons(manifest, expected)
+    if reasons:
+        raise IndexStaleError(f"The index in {folder} is out of date: {'; '.join(reasons)}. {REBUILD_HINT}")
+    for name in (CHUNKS, DENSE):
+        if name not in manifest["files"]:
+            raise IndexCorruptError(f"The manifest of {folder} does not list {name}. {REBUILD_HINT}")
+    for name, digest in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            raise IndexCorruptError(f"{path} is missing. {REBUILD_HINT}")
+        if sha256_file(path) != digest:
+            raise IndexCorruptError(f"{path} does not match its checksum in the manifest (damaged or edited). "
+                                    f"{REBUILD_HINT}")
+    try:
+        chunks = [Chunk.from_json(json.loads(line)) for line in
+                  (folder / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
+        dense = faiss.deserialize_index(np.frombuffer((folder / DENSE).read_bytes(), dtype=np.uint8))
+        lexical = LexicalIndex.load(folder / LEXICAL, len(chunks))
+    except Exception as exc:  # checksums matched, so this is a writer bug or a foreign file
+        raise IndexCorruptError(f"Cannot read the index in {folder} ({type(exc).__name__}: {exc}). "
+                                f"{REBUILD_HINT}") from exc
+    dimension = expected["model"]["dimension"]
+    if dense.d != dimension or dense.ntotal != len(chunks) or manifest.get("chunks") != len(chunks):
+        raise IndexCorruptError(f"The index in {folder} holds {dense.ntotal} vectors of dimension {dense.d} for "
+                                f"{len(chunks)} chunks; expected dimension {dimension}. {REBUILD_HINT}")
+    return SearchIndex(chunks, dense, lexical, manifest)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
