@@ -20,9 +20,10 @@ from qa.errors import (
     QAError,
     QueryError,
 )
+from qa.answer import Answer, Assistant, answer
 from qa.retriever import Passage, Retriever
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["CorpusError", "IndexCorruptError", "IndexMissingError", "IndexStaleError", "ModelError", "Passage",
+__all__ = ["Answer", "Assistant", "answer", "CorpusError", "IndexCorruptError", "IndexMissingError", "IndexStaleError", "ModelError", "Passage",
            "QAError", "QueryError", "Retriever", "Settings"]

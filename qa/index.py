@@ -6,6 +6,8 @@
       chunks.jsonl    one chunk per line, in index order
       dense.faiss     FAISS inner-product index of normalised embeddings
       bm25/           bm25s arrays (.npy, loaded without pickle) and vocabulary (.json)
+      sentences.npz   every chunk's sentences: chunk number, span in the chunk text, embedding
+                      (the answer engine scores sentences without running the model on them)
 
 Writes are atomic: a new index is built in a sibling folder and renamed into place, so a failed
 build leaves the previous index as it was. Loading verifies every file's sha256 (FAISS files carry
@@ -31,6 +33,7 @@ from qa.corpus import corpus_hashes, load_corpus
 from qa.embeddings import Encoder, sha256_file
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from qa.lexical import LexicalIndex
+from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 DENSE = "dense.faiss"
 LEXICAL = "bm25"
+SENTENCES = "sentences.npz"
 _LIBRARIES = ("sentence-transformers", "faiss-cpu", "bm25s", "langchain-text-splitters", "torch", "transformers")
 REBUILD_HINT = "Rebuild it with: python -m qa build"
 
@@ -50,11 +54,31 @@ class SearchIndex:
     chunks: list[Chunk]
     dense: object  # faiss.Index
     lexical: LexicalIndex
+    sentences: SentenceTable
     manifest: dict
 
     @property
     def dimension(self) -> int:
         return int(self.dense.d)
+
+
+@dataclass
+class SentenceTable:
+    """The sentences of all chunks: `chunk[i]` holds sentence i, at `start[i]:end[i]` of its text."""
+
+    chunk: np.ndarray  # int32
+    start: np.ndarray  # int32
+    end: np.ndarray  # int32
+    vectors: np.ndarray  # float32, normalised
+
+    @classmethod
+    def of(cls, chunks: list[Chunk]) -> SentenceTable:
+        rows = [(i, a, b) for i, c in enumerate(chunks) for a, b in split_sentences(c.text)]
+        arr = np.array(rows, dtype=np.int32).reshape(-1, 3)
+        return cls(arr[:, 0], arr[:, 1], arr[:, 2], np.zeros((len(rows), 0), dtype=np.float32))
+
+    def texts(self, chunks: list[Chunk]) -> list[str]:
+        return [chunks[c].text[a:b] for c, a, b in zip(self.chunk, self.start, self.end)]
 
 
 def expected_settings(settings: Settings, encoder: Encoder, corpus: dict[str, str]) -> dict:
@@ -93,15 +117,20 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
     dense = faiss.IndexFlatIP(encoder.dimension)
     dense.add(vectors)
     lexical = LexicalIndex.build(texts)
+    sentences = SentenceTable.of(chunks)
+    if progress:
+        print(f"Embedding {len(sentences.chunk)} sentences for answer selection", flush=True)
+    sentences.vectors = encoder.encode_documents(sentences.texts(chunks), progress=progress)
     manifest = expected_settings(settings, encoder, corpus) | {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "normalised_embeddings": True,
         "metric": "inner_product",
         "chunks": len(chunks),
+        "sentences": len(sentences.chunk),
         "documents": len(docs),
         "libraries": {name: _version(name) for name in _LIBRARIES},
     }
-    return SearchIndex(chunks, dense, lexical, manifest)
+    return SearchIndex(chunks, dense, lexical, sentences, manifest)
 
 
 def save_index(index: SearchIndex, folder: Path) -> None:
@@ -120,6 +149,9 @@ def save_index(index: SearchIndex, folder: Path) -> None:
                 fh.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
         (tmp / DENSE).write_bytes(faiss.serialize_index(index.dense).tobytes())
         index.lexical.save(tmp / LEXICAL)
+        st = index.sentences
+        with open(tmp / SENTENCES, "wb") as fh:
+            np.savez(fh, chunk=st.chunk, start=st.start, end=st.end, vectors=st.vectors)
         files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = index.manifest | {"files": files}
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -185,7 +217,7 @@ def load_index(folder: Path, expected: dict) -> SearchIndex:
     reasons = stale_reasons(manifest, expected)
     if reasons:
         raise IndexStaleError(f"The index in {folder} is out of date: {'; '.join(reasons)}. {REBUILD_HINT}")
-    for name in (CHUNKS, DENSE):
+    for name in (CHUNKS, DENSE, SENTENCES):
         if name not in manifest["files"]:
             raise IndexCorruptError(f"The manifest of {folder} does not list {name}. {REBUILD_HINT}")
     for name, digest in manifest["files"].items():
@@ -200,14 +232,17 @@ def load_index(folder: Path, expected: dict) -> SearchIndex:
                   (folder / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
         dense = faiss.deserialize_index(np.frombuffer((folder / DENSE).read_bytes(), dtype=np.uint8))
         lexical = LexicalIndex.load(folder / LEXICAL, len(chunks))
+        with np.load(folder / SENTENCES, allow_pickle=False) as arrays:
+            sentences = SentenceTable(*(np.asarray(arrays[k]) for k in ("chunk", "start", "end", "vectors")))
     except Exception as exc:  # checksums matched, so this is a writer bug or a foreign file
         raise IndexCorruptError(f"Cannot read the index in {folder} ({type(exc).__name__}: {exc}). "
                                 f"{REBUILD_HINT}") from exc
     dimension = expected["model"]["dimension"]
-    if dense.d != dimension or dense.ntotal != len(chunks) or manifest.get("chunks") != len(chunks):
+    if (dense.d != dimension or dense.ntotal != len(chunks) or manifest.get("chunks") != len(chunks)
+            or sentences.vectors.shape != (manifest.get("sentences"), dimension)):
         raise IndexCorruptError(f"The index in {folder} holds {dense.ntotal} vectors of dimension {dense.d} for "
                                 f"{len(chunks)} chunks; expected dimension {dimension}. {REBUILD_HINT}")
-    return SearchIndex(chunks, dense, lexical, manifest)
+    return SearchIndex(chunks, dense, lexical, sentences, manifest)
 
 
 def _version(name: str) -> str:

@@ -78,6 +78,17 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Retrieval:
+    """What one query found: the cleaned query, its vector, the passages and their chunk numbers."""
+
+    query: str
+    vector: np.ndarray | None
+    passages: list[Passage]
+    chunk_ids: list[int]
+    dense_scores: np.ndarray | None = None  # raw cosine similarity of every chunk
+
+
+@dataclass(frozen=True)
 class Filters:
     """Restrict a search to some reports. Every given field must match."""
 
@@ -179,28 +190,41 @@ class Retriever:
                      council: str | None = None, doc_id: str | None = None,
                      year: int | None = None) -> list[list[Passage]]:
         """`search` for many queries at once (one call to the embedding model)."""
+        found = self.retrieve_batch(queries, k, method=method, filters=Filters(council, doc_id, year))
+        return [r.passages for r in found]
+
+    def retrieve_batch(self, queries: list[str], k: int = 5, *, method: str = "hybrid",
+                       filters: Filters | None = None) -> list[Retrieval]:
+        """Like `search_batch`, also returning each query's vector and the chunks behind the passages."""
         if method not in METHODS:
             raise QueryError(f"method must be one of {', '.join(METHODS)}. Currently, it is {method!r}")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise QueryError(f"k must be a whole number from 1 to {MAX_K}. Currently, k is {k!r}")
         cleaned = [clean_query(q, self.settings.max_query_chars) for q in queries]
-        allowed = self._mask(Filters(council, doc_id, year))
-        dense = self._dense_scores(cleaned) if method != "bm25" else None
+        allowed = self._mask(filters or Filters())
+        vectors = self._encode(cleaned) if method != "bm25" else None
+        dense = self._dense_scores(vectors) if vectors is not None else None
         results = []
         for i, query in enumerate(cleaned):
             lexical = self.index.lexical.scores(query) if method != "dense" else None
             scores = self._fuse(None if dense is None else dense[i], lexical)
-            results.append(self._top(scores, allowed, k))
+            chunk_ids = self._top(scores, allowed, k)
+            passages = [self._passage(self._chunks[j], float(scores[j]), self._also_in(j)) for j in chunk_ids]
+            results.append(Retrieval(query, None if vectors is None else vectors[i], passages, chunk_ids,
+                                     None if dense is None else dense[i]))
         return results
 
-    def _dense_scores(self, queries: list[str]) -> np.ndarray:
+    def _encode(self, queries: list[str]) -> np.ndarray:
         vectors = self.encoder.encode_queries(queries)
         if vectors.shape[1] != self.index.dimension:  # FAISS only asserts this, and not under -O
             raise QueryError(f"The query vectors have dimension {vectors.shape[1]}, the index "
                              f"{self.index.dimension}; the index was built with another model.")
+        return vectors
+
+    def _dense_scores(self, vectors: np.ndarray) -> np.ndarray:
         n = len(self._chunks)
         sims, ids = self.index.dense.search(vectors, n)
-        out = np.zeros((len(queries), n), dtype=np.float32)
+        out = np.zeros((len(vectors), n), dtype=np.float32)
         for row, (s, i) in enumerate(zip(sims, ids)):
             out[row, i[i >= 0]] = s[i >= 0]
         return out
@@ -242,9 +266,10 @@ class Retriever:
             keep &= match
         return np.isin(self._doc_of, sorted(keep))
 
-    def _top(self, scores: np.ndarray, allowed: np.ndarray | None, k: int) -> list[Passage]:
+    def _top(self, scores: np.ndarray, allowed: np.ndarray | None, k: int) -> list[int]:
+        """Indices of the k best chunks, one per group of duplicates."""
         order = np.argsort(-scores, kind="stable")
-        hits: list[Passage] = []
+        picked: list[int] = []
         seen: set[str] = set()
         for i in order:
             if allowed is not None and not allowed[i]:
@@ -254,11 +279,14 @@ class Retriever:
             if group in seen:
                 continue
             seen.add(group)
-            others = tuple(self._cite(self._chunks[j]) for j in self._members.get(group, []) if j != i)
-            hits.append(self._passage(chunk, float(scores[i]), others))
-            if len(hits) == k:
+            picked.append(int(i))
+            if len(picked) == k:
                 break
-        return hits
+        return picked
+
+    def _also_in(self, i: int) -> tuple[str, ...]:
+        chunk = self._chunks[i]
+        return tuple(self._cite(self._chunks[j]) for j in self._members[chunk.duplicate_of or chunk.chunk_id] if j != i)
 
     def _passage(self, chunk: Chunk, score: float, also_in: tuple[str, ...]) -> Passage:
         info = self.documents[chunk.doc_id]

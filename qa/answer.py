@@ -1,0 +1,258 @@
+"""Answers: short, extractive, every sentence quoted verbatim from a cited passage.
+
+No language model is needed. For a question, the retriever finds passages; each of their
+sentences is scored by its embedding similarity to the question (vectors precomputed in the
+index), the share of the question's rarer words it contains, whether it carries the numbers or the
+kind of fact asked for, and its passage's rank. The best few sentences, from one or more reports,
+become the answer, each followed by its `[n]` marker and introduced by the report and its date.
+
+When the evidence is too weak (an out-of-corpus question, a council the reports do not cover) the
+answer says so plainly and offers the nearest sections instead of inventing anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.errors import QueryError
+from qa.retriever import Filters, Passage, Retriever
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = "I could not find this in these reports."
+_NUMBER = re.compile(r"(?<![\w.])(?:£\s?)?\d[\d,]*(?:\.\d+)?%?")
+_ASKS_NUMBER = re.compile(r"\b(how (many|much|long|often|far)|what (percentage|proportion|number|share|"
+                          r"amount|figure|rate|total|budget|score)|when|what year|which year|what date)\b",
+                          re.IGNORECASE)
+_COUNCIL = re.compile(r"\b((?:[A-Z][\w'-]+ ){1,3})(?:City |County |Borough |District |Metropolitan )*Council\b")
+_GENERIC_COUNCIL_WORDS = {"the", "a", "this", "that", "which", "each", "every", "city", "county", "borough", "local",
+                          "district", "metropolitan", "what", "how", "did", "does", "is", "was"}
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One answer sentence: its text, the marker number of its passage, and where it sits there."""
+
+    n: int
+    text: str
+    start: int  # offset in citations[n - 1].text
+    end: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with the passages behind its `[n]` markers (`citations[n - 1]`).
+
+    Example:
+        >>> a = Assistant.load().ask("How many complaints about adult social care did Birmingham receive?")
+        >>> a.abstained, a.text[:40], a.citations[0].citation
+    """
+
+    question: str
+    text: str
+    abstained: bool
+    citations: list[Passage] = field(default_factory=list)
+    quotes: list[Quote] = field(default_factory=list)
+    nearest: list[Passage] = field(default_factory=list)  # offered when abstaining
+    confidence: float = 0.0
+    mode: str = "extractive"
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question, "answer": self.text, "abstained": self.abstained, "mode": self.mode,
+            "confidence": round(self.confidence, 4), "note": self.note,
+            "citations": [{"n": i + 1, **p.to_json(),
+                           "quotes": [{"text": q.text, "start": q.start, "end": q.end} for q in self.quotes
+                                      if q.n == i + 1]}
+                          for i, p in enumerate(self.citations)],
+            "nearest": [p.to_json() for p in self.nearest],
+        }
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """How answers are chosen. `abstain_below` was set on eval/questions.jsonl (see README)."""
+
+    k: int = 5
+    max_sentences: int = 3
+    #: Abstain when the best sentence's confidence is below this.
+    abstain_below: float = 0.42
+    #: A further sentence joins the answer only if it scores at least this share of the best one.
+    keep_ratio: float = 0.85
+    w_dense: float = 0.55
+    w_lexical: float = 0.30
+    w_number: float = 0.10
+    w_rank: float = 0.05
+
+
+class Assistant:
+    """Answers questions from the reports, with citations, or says it cannot.
+
+    Example:
+        >>> assistant = Assistant.load()
+        >>> print(assistant.ask("What score did Westminster get for governance?").text)
+    """
+
+    def __init__(self, retriever: Retriever, settings: AnswerSettings | None = None) -> None:
+        self.retriever = retriever
+        self.settings = settings or AnswerSettings()
+        index = retriever.index
+        self._sentences = index.sentences
+        self._chunk_sentences: dict[int, np.ndarray] = {}
+        for row, chunk in enumerate(self._sentences.chunk):
+            self._chunk_sentences.setdefault(int(chunk), []).append(row)
+        self._chunk_sentences = {c: np.array(rows) for c, rows in self._chunk_sentences.items()}
+        self._idf = self._document_frequencies()
+        self._councils = {c.casefold() for c in retriever.councils}
+        self._council_words = {w for c in self._councils for w in re.findall(r"\w+", c)} - _GENERIC_COUNCIL_WORDS
+
+    @classmethod
+    def load(cls, settings=None, *, progress: bool = False) -> Assistant:
+        return cls(Retriever.load(settings=settings, progress=progress))
+
+    def _document_frequencies(self) -> dict[str, float]:
+        lex = self.retriever.index.lexical
+        df: Counter[str] = Counter()
+        for chunk in self.retriever.index.chunks:
+            df.update(set(lex.tokens(chunk.text)))
+        n = len(self.retriever.index.chunks)
+        return {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+
+    def ask(self, question: str, *, council: str | None = None, doc_id: str | None = None,
+            year: int | None = None) -> Answer:
+        """Answer `question` from the reports (optionally only some of them). Raises QueryError on bad input."""
+        found = self.retriever.retrieve_batch([question], self.settings.k, filters=Filters(council, doc_id, year))[0]
+        query = found.query
+        if not found.passages:
+            return Answer(question, NOT_FOUND, True, note="No report matches the filters.")
+        unknown = self._unknown_council(query)
+        if unknown:
+            return self._abstain(question, found.passages, 0.0,
+                                 f"These reports cover {', '.join(self.retriever.councils)}; "
+                                 f"none is about {unknown}.")
+        scored = self._score_sentences(query, found)
+        best = scored[0][0] if scored else 0.0
+        if best < self.settings.abstain_below:
+            return self._abstain(question, found.passages, best, "")
+        return self._compose(question, found.passages, found.chunk_ids, scored, best)
+
+    # -- scoring -------------------------------------------------------------------------
+    def _unknown_council(self, query: str) -> str:
+        """A council named in the question that no report is about, e.g. "Leeds City Council"."""
+        for m in _COUNCIL.finditer(query):
+            words = [w for w in re.findall(r"\w+", m.group(1).lower()) if w not in _GENERIC_COUNCIL_WORDS]
+            if words and not set(words) & self._council_words:
+                return m.group(0).strip()
+        return ""
+
+    def _score_sentences(self, query: str, found) -> list[tuple[float, int, int]]:
+        """(score, passage position, sentence row) for the sentences of the found passages, best first."""
+        s = self.settings
+        terms = set(self.retriever.index.lexical.tokens(query))
+        weight = {t: self._idf.get(t, max(self._idf.values(), default=1.0)) for t in terms}
+        total = sum(weight.values()) or 1.0
+        numbers = {_norm_number(n) for n in _NUMBER.findall(query)}
+        asks_number = bool(_ASKS_NUMBER.search(query))
+        chunks = self.retriever.index.chunks
+        out = []
+        for pos, ci in enumerate(found.chunk_ids):
+            rows = self._chunk_sentences.get(ci)
+            if rows is None:
+                continue
+            sims = self._sentences.vectors[rows] @ found.vector if found.vector is not None else np.zeros(len(rows))
+            for row, sim in zip(rows, sims):
+                text = chunks[ci].text[self._sentences.start[row] : self._sentences.end[row]]
+                if len(text.split()) < 4:  # labels and headings are not answers
+                    continue
+                words = set(self.retriever.index.lexical.tokens(text))
+                lexical = sum(w for t, w in weight.items() if t in words) / total
+                found_numbers = {_norm_number(n) for n in _NUMBER.findall(text)}
+                number = 0.0
+                if numbers:
+                    number = len(numbers & found_numbers) / len(numbers)
+                elif asks_number:
+                    number = 1.0 if found_numbers else 0.0
+                score = (s.w_dense * float(sim) + s.w_lexical * lexical + s.w_number * number
+                         + s.w_rank / (1 + pos))
+                out.append((score, pos, int(row)))
+        out.sort(key=lambda x: -x[0])
+        return out
+
+    # -- composing -----------------------------------------------------------------------
+    def _compose(self, question: str, passages: list[Passage], chunk_ids: list[int],
+                 scored: list[tuple[float, int, int]], best: float) -> Answer:
+        s = self.settings
+        chosen: list[tuple[int, int]] = []  # (passage position, sentence row)
+        seen_text: set[str] = set()
+        for score, pos, row in scored:
+            if len(chosen) == s.max_sentences or score < best * s.keep_ratio:
+                break
+            text = self._sentence_text(chunk_ids[pos], row)
+            key = re.sub(r"\W+", " ", text.lower()).strip()
+            if key in seen_text:
+                continue
+            seen_text.add(key)
+            chosen.append((pos, row))
+        # number passages by first use; keep each report's sentences together, in answer order
+        order: list[int] = []
+        for pos, _ in chosen:
+            if pos not in order:
+                order.append(pos)
+        by_doc: dict[str, list[tuple[int, int]]] = {}
+        for pos, row in chosen:
+            by_doc.setdefault(passages[pos].doc_id, []).append((pos, row))
+        citations = [passages[p] for p in order]
+        quotes: list[Quote] = []
+        parts: list[str] = []
+        for doc_id, items in by_doc.items():
+            p0 = passages[items[0][0]]
+            said = []
+            for pos, row in items:
+                n = order.index(pos) + 1
+                start, end = int(self._sentences.start[row]), int(self._sentences.end[row])
+                text = passages[pos].text[start:end]
+                quotes.append(Quote(n, text, start, end))
+                said.append(f"\"{text}\" [{n}]")
+            parts.append(f"{report_label(p0)}: " + " ".join(said))
+        return Answer(question, "\n".join(parts), False, citations, quotes, confidence=best)
+
+    def _sentence_text(self, chunk_index: int, row: int) -> str:
+        return self.retriever.index.chunks[chunk_index].text[self._sentences.start[row] : self._sentences.end[row]]
+
+    def _abstain(self, question: str, passages: list[Passage], confidence: float, why: str) -> Answer:
+        nearest = passages[:3]
+        lines = [NOT_FOUND + (f" {why}" if why else "")]
+        if nearest:
+            lines.append("The nearest sections are:")
+            lines += [f"- {p.title} ({p.date_text}): {p.section or 'introduction'}" for p in nearest]
+        return Answer(question, "\n".join(lines), True, nearest=nearest, confidence=confidence, note=why)
+
+
+def report_label(p: Passage) -> str:
+    """How an answer introduces a report: its title and date, so years and councils are never mixed up."""
+    return f"{p.title} ({p.date_text})"
+
+
+def _norm_number(text: str) -> str:
+    return re.sub(r"[£,\s]", "", text).rstrip(".")
+
+
+@functools.lru_cache(maxsize=1)
+def _default_assistant() -> Assistant:
+    return Assistant.load()
+
+
+def answer(question: str, *, assistant: Assistant | None = None, council: str | None = None,
+           doc_id: str | None = None, year: int | None = None) -> Answer:
+    """Answer one question with the default index (loaded on first call)."""
+    if not isinstance(question, str):
+        raise QueryError(f"The question must be text. Currently, it is {type(question).__name__}")
+    return (assistant or _default_assistant()).ask(question, council=council, doc_id=doc_id, year=year)
