@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.errors import QueryError
+from qa.generate import LLMSettings, generate
 from qa.retriever import Filters, Passage, Retriever
 
 log = logging.getLogger(__name__)
@@ -101,9 +102,12 @@ class Assistant:
         >>> print(assistant.ask("What score did Westminster get for governance?").text)
     """
 
-    def __init__(self, retriever: Retriever, settings: AnswerSettings | None = None) -> None:
+    def __init__(self, retriever: Retriever, settings: AnswerSettings | None = None,
+                 llm: LLMSettings | None = None) -> None:
         self.retriever = retriever
         self.settings = settings or AnswerSettings()
+        #: The language-model server for fluent answers; disabled (extractive only) unless given.
+        self.llm = llm if llm is not None else LLMSettings()
         index = retriever.index
         self._sentences = index.sentences
         self._chunk_sentences: dict[int, np.ndarray] = {}
@@ -115,8 +119,10 @@ class Assistant:
         self._council_words = {w for c in self._councils for w in re.findall(r"\w+", c)} - _GENERIC_COUNCIL_WORDS
 
     @classmethod
-    def load(cls, settings=None, *, progress: bool = False) -> Assistant:
-        return cls(Retriever.load(settings=settings, progress=progress))
+    def load(cls, settings=None, *, progress: bool = False, llm: LLMSettings | None = None) -> Assistant:
+        """The assistant over the saved index; `llm` defaults to the QA_LLM_* environment."""
+        llm = llm if llm is not None else LLMSettings.from_env()
+        return cls(Retriever.load(settings=settings, progress=progress), llm=llm)
 
     def _document_frequencies(self) -> dict[str, float]:
         lex = self.retriever.index.lexical
@@ -128,21 +134,37 @@ class Assistant:
 
     def ask(self, question: str, *, council: str | None = None, doc_id: str | None = None,
             year: int | None = None) -> Answer:
-        """Answer `question` from the reports (optionally only some of them). Raises QueryError on bad input."""
+        """Answer `question` from the reports (optionally only some of them). Raises QueryError on bad input.
+
+        With a language-model server configured (`self.llm`), the answer is the model's, checked against
+        the passages (`mode` is the model's name), else the extractive one with a `note` saying why.
+        """
+        extractive, passages = self.ask_extractive(question, council=council, doc_id=doc_id, year=year)
+        if not self.llm.enabled or not passages:
+            return extractive
+        return generate(question, passages, extractive, self.llm)
+
+    def ask_extractive(self, question: str, *, council: str | None = None, doc_id: str | None = None,
+                       year: int | None = None) -> tuple[Answer, list[Passage]]:
+        """The extractive answer and the passages to give a language model, best first.
+
+        The passages are empty when no model may be asked: no report matches the filters, or the
+        question is about a council the reports do not cover. For streaming, see `qa.generate.stream`.
+        """
         found = self.retriever.retrieve_batch([question], self.settings.k, filters=Filters(council, doc_id, year))[0]
         query = found.query
         if not found.passages:
-            return Answer(question, NOT_FOUND, True, note="No report matches the filters.")
+            return Answer(question, NOT_FOUND, True, note="No report matches the filters."), []
         unknown = self._unknown_council(query)
         if unknown:
             return self._abstain(question, found.passages, 0.0,
                                  f"These reports cover {', '.join(self.retriever.councils)}; "
-                                 f"none is about {unknown}.")
+                                 f"none is about {unknown}."), []
         scored = self._score_sentences(query, found)
         best = scored[0][0] if scored else 0.0
         if best < self.settings.abstain_below:
-            return self._abstain(question, found.passages, best, "")
-        return self._compose(question, found.passages, found.chunk_ids, scored, best)
+            return self._abstain(question, found.passages, best, ""), found.passages
+        return self._compose(question, found.passages, found.chunk_ids, scored, best), found.passages
 
     # -- scoring -------------------------------------------------------------------------
     def _unknown_council(self, query: str) -> str:
