@@ -40,7 +40,7 @@ class Settings:
     #: Prefix every chunk with its document title and section path before embedding and BM25.
     contextual_chunks: bool = True
     #: Weight of the dense score in the fused score (the lexical score gets 1 - dense_weight).
-    dense_weight: float = 0.5
+    dense_weight: float = 0.4
     max_query_chars: int = 2000
     #: Rebuild a stale index on load instead of refusing it.
     auto_rebuild: bool = True

@@ -32,12 +32,13 @@ from qa.config import Settings
 from qa.corpus import corpus_hashes, load_corpus
 from qa.embeddings import Encoder, sha256_file
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from qa.acronyms import find_acronyms
 from qa.lexical import LexicalIndex
 from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 DENSE = "dense.faiss"
@@ -116,7 +117,7 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
     vectors = encoder.encode_documents(texts, progress=progress)
     dense = faiss.IndexFlatIP(encoder.dimension)
     dense.add(vectors)
-    lexical = LexicalIndex.build(texts)
+    lexical = LexicalIndex.build(texts, find_acronyms([d.text.text for d in docs]))
     sentences = SentenceTable.of(chunks)
     if progress:
         print(f"Embedding {len(sentences.chunk)} sentences for answer selection", flush=True)

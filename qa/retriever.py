@@ -133,6 +133,10 @@ class Retriever:
         for i, c in enumerate(self._chunks):
             self._members.setdefault(c.duplicate_of or c.chunk_id, []).append(i)
         self._doc_of = np.array([c.doc_id for c in self._chunks])
+        # sentences are stored chunk by chunk: where each chunk's run of sentences starts
+        chunk_of = index.sentences.chunk
+        self._starts = np.r_[0, np.flatnonzero(np.diff(chunk_of)) + 1] if len(chunk_of) else np.zeros(0, int)
+        self._first_chunk = chunk_of[self._starts] if len(chunk_of) else np.zeros(0, int)
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -222,12 +226,21 @@ class Retriever:
         return vectors
 
     def _dense_scores(self, vectors: np.ndarray) -> np.ndarray:
+        """Cosine similarity of each chunk: the mean of the whole chunk's and its best sentence's.
+
+        A chunk's single vector blurs the several facts it holds; its best sentence catches a fact
+        asked about directly. Together they ranked better than either on the question set.
+        """
         n = len(self._chunks)
         sims, ids = self.index.dense.search(vectors, n)
-        out = np.zeros((len(vectors), n), dtype=np.float32)
+        chunk_sims = np.zeros((len(vectors), n), dtype=np.float32)
         for row, (s, i) in enumerate(zip(sims, ids)):
-            out[row, i[i >= 0]] = s[i >= 0]
-        return out
+            chunk_sims[row, i[i >= 0]] = s[i >= 0]
+        sentences = self.index.sentences
+        best = np.full_like(chunk_sims, -1.0)
+        best[:, self._first_chunk] = np.maximum.reduceat(vectors @ sentences.vectors.T, self._starts, axis=1)
+        has_sentences = best > -1.0
+        return np.where(has_sentences, 0.5 * chunk_sims + 0.5 * best, chunk_sims)
 
     def _fuse(self, dense: np.ndarray | None, lexical: np.ndarray | None) -> np.ndarray:
         if lexical is None:
