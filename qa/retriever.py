@@ -129,6 +129,7 @@ class Retriever:
         self.settings = settings
         self.documents = {d.doc_id: d for d in documents}
         self._chunks = index.chunks
+        self._position = {c.chunk_id: i for i, c in enumerate(self._chunks)}
         self._members: dict[str, list[int]] = {}
         for i, c in enumerate(self._chunks):
             self._members.setdefault(c.duplicate_of or c.chunk_id, []).append(i)
@@ -213,8 +214,10 @@ class Retriever:
             lexical = self.index.lexical.scores(query) if method != "dense" else None
             scores = self._fuse(None if dense is None else dense[i], lexical)
             chunk_ids = self._top(scores, allowed, k)
-            passages = [self._passage(self._chunks[j], float(scores[j]), self._also_in(j)) for j in chunk_ids]
-            results.append(Retrieval(query, None if vectors is None else vectors[i], passages, chunk_ids,
+            passages = [self._passage(self._chunks[j], float(scores[best]), self._also_in(j))
+                        for j, best in chunk_ids]
+            results.append(Retrieval(query, None if vectors is None else vectors[i], passages,
+                                     [shown for shown, _ in chunk_ids],
                                      None if dense is None else dense[i]))
         return results
 
@@ -279,10 +282,10 @@ class Retriever:
             keep &= match
         return np.isin(self._doc_of, sorted(keep))
 
-    def _top(self, scores: np.ndarray, allowed: np.ndarray | None, k: int) -> list[int]:
-        """Indices of the k best chunks, one per group of duplicates."""
+    def _top(self, scores: np.ndarray, allowed: np.ndarray | None, k: int) -> list[tuple[int, int]]:
+        """(chunk shown, chunk that scored) for the k best groups of duplicates, best first."""
         order = np.argsort(-scores, kind="stable")
-        picked: list[int] = []
+        picked: list[tuple[int, int]] = []
         seen: set[str] = set()
         for i in order:
             if allowed is not None and not allowed[i]:
@@ -292,7 +295,10 @@ class Retriever:
             if group in seen:
                 continue
             seen.add(group)
-            picked.append(int(i))
+            # the fuller report's copy stands for the group, unless the filters exclude it
+            canonical = self._position[group]
+            shown = canonical if allowed is None or allowed[canonical] else int(i)
+            picked.append((shown, int(i)))
             if len(picked) == k:
                 break
         return picked

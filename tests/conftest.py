@@ -70,3 +70,30 @@ def assistant(retriever):
     from qa.answer import Assistant
 
     return Assistant(retriever)
+
+
+TINY_CATALOGUE = {"documents": [
+    {"doc_id": "a", "file": "a.txt", "title": "Report A about Alpha Council", "short_title": "Report A (2020)",
+     "council": "Alpha Council", "publisher": "Inspector", "doc_type": "Inspection", "date": "2020-01-02",
+     "date_text": "2 January 2020"},
+    {"doc_id": "b", "file": "b.txt", "title": "Report B about Beta Council", "short_title": "Report B (2021)",
+     "council": "Beta Council", "publisher": "Council", "doc_type": "Self-assessment", "date": "2021",
+     "date_text": "2021"},
+]}
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    """Two small reports in two heading styles, written fresh for each test."""
+    import json
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "catalogue.json").write_text(json.dumps(TINY_CATALOGUE))
+    (folder / "a.txt").write_text(
+        "# Safeguarding\n\nThe council had a backlog of 42 safeguarding enquiries.\n\n"
+        "## Carers\n\nCarers told us the respite offer was too small.\n")
+    (folder / "b.txt").write_text(
+        "Overall summary\n\nThe council reviewed 310 care packages in the year and found most were right.\n\n"
+        "Workforce\n\nStaff turnover fell to 9% after a recruitment campaign.\n")
+    return folder

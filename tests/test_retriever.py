@@ -1,0 +1,90 @@
+"""The library API on the real corpus: search, filters, duplicates, citations and bad input."""
+
+import pytest
+
+from qa import Passage, QueryError
+from qa.retriever import clean_query
+
+pytestmark = pytest.mark.slow
+
+
+def test_search_returns_cited_passages_best_first(retriever):
+    hits = retriever.search("How many complaints about adult social care did Birmingham receive?", k=5)
+    assert len(hits) == 5 and all(isinstance(h, Passage) for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    top = hits[0]
+    assert "663 complaints" in top.text
+    assert top.doc_id.startswith("001") and top.title == "CQC assessment of Birmingham City Council"
+    assert top.section == "Theme 4: Leadership › Governance, management and sustainability"
+    assert top.council in top.citation and "17 November 2023" in top.citation and top.section in top.citation
+    assert top.indicative_score.startswith("3 - ")
+    assert 1 <= top.line_start <= top.line_end
+    assert set(top.to_json()) >= {"text", "score", "doc_id", "title", "section", "citation"}
+
+
+@pytest.mark.parametrize("method", ["bm25", "dense", "hybrid"])
+def test_every_method_finds_a_plain_fact(retriever, method):
+    hits = retriever.search("young people waiting for a transitions assessment 217", k=5, method=method)
+    assert any("217" in h.text for h in hits)
+
+
+def test_duplicates_are_returned_once_with_the_other_report_noted(retriever):
+    hits = retriever.search("The DASS was a visible, respected, and well-liked leader", k=10)
+    same = [h for h in hits if "well-liked leader" in h.text]
+    assert len(same) == 1
+    assert same[0].doc_id.startswith("001")
+    assert any("Governance, management and sustainability" in a and "CQC assessment of Birmingham" in a
+               for a in same[0].also_in)
+    texts = [" ".join(h.text.split()) for h in hits]
+    assert len(texts) == len(set(texts))
+
+
+def test_filters_by_council_report_and_year(retriever):
+    q = "What did the leadership team do about governance?"
+    assert {h.council for h in retriever.search(q, k=5, council="Westminster")} == {"Westminster City Council"}
+    assert {h.doc_id[:3] for h in retriever.search(q, k=5, year=2016)} == {"003"}
+    assert {h.doc_id[:3] for h in retriever.search(q, k=5, doc_id="002")} == {"002"}
+    single = retriever.search(q, k=3, doc_id="000")  # the duplicate report is still searchable on its own
+    assert single and {h.doc_id[:3] for h in single} == {"000"}
+    assert retriever.search(q, k=5, council="Westminster", year=2023) == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"council": "Leeds"}, "No report is about council 'Leeds'"),
+    ({"year": 1999}, "No report is from 1999"),
+    ({"doc_id": "999"}, "No report has id"),
+    ({"k": 0}, "k must be a whole number"),
+    ({"k": 1000}, "k must be a whole number"),
+    ({"method": "magic"}, "method must be one of"),
+])
+def test_bad_arguments_are_named(retriever, kwargs, message):
+    with pytest.raises(QueryError, match=message):
+        retriever.search("safeguarding", **kwargs)
+
+
+@pytest.mark.parametrize("query, message", [
+    ("", "empty"), ("   \n\t ", "empty"), ("\u200b\u200b", "empty"), ("x" * 2001, "2,001 characters"),
+    (None, "must be text"), (42, "must be text"),
+])
+def test_bad_queries_get_a_clear_value_error(retriever, query, message):
+    with pytest.raises(ValueError, match=message):
+        retriever.search(query)
+
+
+def test_queries_are_cleaned_of_control_and_invisible_characters():
+    assert clean_query("safe\u0000guarding\u200b  in\tBirmingham?\x07", 2000) == "safe guarding in Birmingham?"
+
+
+def test_batch_search_matches_single_search(retriever):
+    questions = ["DoLS backlog", "Westminster workforce turnover"]
+    batch = retriever.search_batch(questions, k=3)
+    assert [[h.chunk_id for h in hits] for hits in batch] == \
+        [[h.chunk_id for h in retriever.search(q, k=3)] for q in questions]
+
+
+def test_acronyms_learnt_from_the_corpus_link_both_forms(retriever):
+    acronyms = retriever.index.lexical.acronyms
+    assert acronyms["DoLS"] == "Deprivation of Liberty Safeguards"
+    assert acronyms["EDT"] == "Emergency Duty Team"
+    hits = retriever.search("Who gives out-of-hours help: the EDT?", k=5, method="bm25")
+    assert any("Emergency Duty Team" in h.text for h in hits)
