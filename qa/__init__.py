@@ -10,6 +10,7 @@ Importing this package is cheap: the model and index load only when asked.
 
 import logging
 
+from qa.answer import Answer, Assistant, answer
 from qa.config import Settings
 from qa.errors import (
     CorpusError,
@@ -20,10 +21,10 @@ from qa.errors import (
     QAError,
     QueryError,
 )
-from qa.answer import Answer, Assistant, answer
 from qa.retriever import Passage, Retriever
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["Answer", "Assistant", "answer", "CorpusError", "IndexCorruptError", "IndexMissingError", "IndexStaleError", "ModelError", "Passage",
+__all__ = ["Answer", "Assistant", "answer",
+           "CorpusError", "IndexCorruptError", "IndexMissingError", "IndexStaleError", "ModelError", "Passage",
            "QAError", "QueryError", "Retriever", "Settings"]

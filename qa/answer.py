@@ -29,9 +29,12 @@ log = logging.getLogger(__name__)
 
 NOT_FOUND = "I could not find this in these reports."
 _NUMBER = re.compile(r"(?<![\w.])(?:£\s?)?\d[\d,]*(?:\.\d+)?%?")
-_ASKS_NUMBER = re.compile(r"\b(how (many|much|long|often|far)|what (percentage|proportion|number|share|"
-                          r"amount|figure|rate|total|budget|score)|when|what year|which year|what date)\b",
-                          re.IGNORECASE)
+_ASKS_NUMBER = re.compile(r"\b(how (many|much)|what (percentage|proportion|number|share|amount|figure|rate|total|"
+                          r"budget|score)|what year|which year|what date)\b", re.IGNORECASE)
+_WORD_NUMBER = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+                          r"thirty|forty|fifty|hundred|thousand|million|half|quarter|third)\b", re.IGNORECASE)
+# A year or a financial year: 2016, 2023/24, 2024-25, 2021/2022.
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*[/\-\u2013]\s*((?:19|20)?\d\d))?(?!\d)")
 _COUNCIL = re.compile(r"\b((?:[A-Z][\w'-]+ ){1,3})(?:City |County |Borough |District |Metropolitan )*Council\b")
 _GENERIC_COUNCIL_WORDS = {"the", "a", "this", "that", "which", "each", "every", "city", "county", "borough", "local",
                           "district", "metropolitan", "what", "how", "did", "does", "is", "was"}
@@ -79,17 +82,29 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class SentenceFeatures:
+    """Evidence that a sentence answers the question, each in [0, 1]."""
+
+    position: int  # rank of its passage, from 0
+    row: int  # its row in the index's sentence table
+    dense: float  # cosine similarity to the question
+    lexical: float  # share of the question's words (weighted by rarity) it contains
+    number: float  # carries the numbers asked about, or a figure next to the question's words
+    rank: float  # 1 / (1 + passage rank)
+
+
+@dataclass(frozen=True)
 class AnswerSettings:
     """How answers are chosen. `abstain_below` was set on eval/questions.jsonl (see README)."""
 
     k: int = 5
     max_sentences: int = 3
     #: Abstain when the best sentence's confidence is below this.
-    abstain_below: float = 0.42
+    abstain_below: float = 0.33
     #: A further sentence joins the answer only if it scores at least this share of the best one.
-    keep_ratio: float = 0.85
+    keep_ratio: float = 0.70
     w_dense: float = 0.55
-    w_lexical: float = 0.30
+    w_lexical: float = 0.50
     w_number: float = 0.10
     w_rank: float = 0.05
 
@@ -161,10 +176,33 @@ class Assistant:
                                  f"These reports cover {', '.join(self.retriever.councils)}; "
                                  f"none is about {unknown}."), []
         scored = self._score_sentences(query, found)
-        best = scored[0][0] if scored else 0.0
+        consistent = [x for x in scored if self._consistent(query, found.passages[x[1]],
+                                                            self._sentence_text(found.chunk_ids[x[1]], x[2]))]
+        if _ASKS_NUMBER.search(query):  # "how many ...?" is answered by a figure the question does not give
+            consistent = [x for x in consistent
+                          if _gives_new_figure(self._sentence_text(found.chunk_ids[x[1]], x[2]), query)]
+        best = consistent[0][0] if consistent else 0.0
         if best < self.settings.abstain_below:
-            return self._abstain(question, found.passages, best, ""), found.passages
-        return self._compose(question, found.passages, found.chunk_ids, scored, best), found.passages
+            why = "" if consistent or not scored else "The passages found are about another council or year."
+            return self._abstain(question, found.passages, best, why), found.passages
+        return self._compose(question, found.passages, found.chunk_ids, consistent, best), found.passages
+
+    def _consistent(self, query: str, passage: Passage, sentence: str) -> bool:
+        """Whether a sentence may answer a question that names a council or a year.
+
+        The reports describe two councils and three years in much the same words: a question about
+        Westminster is not answered from Birmingham's report, nor a 2019/20 figure by a 2021/22 one.
+        """
+        named = {c for c in self.retriever.councils if _distinctive(c) & set(re.findall(r"\w+", query.lower()))}
+        if named and passage.council not in named:
+            return False
+        years = _years(query)
+        if years:
+            said = _years(sentence)
+            if not (years & said or any(len(y) == 1 and y[0] == str(passage.year) for y in years)
+                    or any(len(y) == 1 and any(y[0] in z for z in said) for y in years)):
+                return False
+        return True
 
     # -- scoring -------------------------------------------------------------------------
     def _unknown_council(self, query: str) -> str:
@@ -178,11 +216,17 @@ class Assistant:
     def _score_sentences(self, query: str, found) -> list[tuple[float, int, int]]:
         """(score, passage position, sentence row) for the sentences of the found passages, best first."""
         s = self.settings
-        terms = set(self.retriever.index.lexical.tokens(query))
+        return sorted(((s.w_dense * f.dense + s.w_lexical * f.lexical + s.w_number * f.number + s.w_rank * f.rank,
+                        f.position, f.row) for f in self._features(query, found)), key=lambda x: -x[0])
+
+    def _features(self, query: str, found) -> list[SentenceFeatures]:
+        """What makes each candidate sentence a good answer to `query`."""
+        lex = self.retriever.index.lexical
+        terms = set(lex.tokens(query))
         weight = {t: self._idf.get(t, max(self._idf.values(), default=1.0)) for t in terms}
         total = sum(weight.values()) or 1.0
-        numbers = {_norm_number(n) for n in _NUMBER.findall(query)}
-        asks_number = bool(_ASKS_NUMBER.search(query))
+        asked_numbers = {_norm_number(n) for n in _NUMBER.findall(query)}
+        asks_quantity = bool(_ASKS_NUMBER.search(query))
         chunks = self.retriever.index.chunks
         out = []
         for pos, ci in enumerate(found.chunk_ids):
@@ -192,20 +236,18 @@ class Assistant:
             sims = self._sentences.vectors[rows] @ found.vector if found.vector is not None else np.zeros(len(rows))
             for row, sim in zip(rows, sims):
                 text = chunks[ci].text[self._sentences.start[row] : self._sentences.end[row]]
-                if len(text.split()) < 4:  # labels and headings are not answers
+                if not _is_statement(text):
                     continue
-                words = set(self.retriever.index.lexical.tokens(text))
+                words = set(lex.tokens(text))
                 lexical = sum(w for t, w in weight.items() if t in words) / total
-                found_numbers = {_norm_number(n) for n in _NUMBER.findall(text)}
-                number = 0.0
-                if numbers:
-                    number = len(numbers & found_numbers) / len(numbers)
-                elif asks_number:
-                    number = 1.0 if found_numbers else 0.0
-                score = (s.w_dense * float(sim) + s.w_lexical * lexical + s.w_number * number
-                         + s.w_rank / (1 + pos))
-                out.append((score, pos, int(row)))
-        out.sort(key=lambda x: -x[0])
+                if asked_numbers:
+                    found_numbers = {_norm_number(n) for n in _NUMBER.findall(text)}
+                    number = len(asked_numbers & found_numbers) / len(asked_numbers)
+                elif asks_quantity:
+                    number = _number_near_terms(text, terms, lex)
+                else:
+                    number = 0.0
+                out.append(SentenceFeatures(pos, int(row), float(sim), lexical, number, 1.0 / (1 + pos)))
         return out
 
     # -- composing -----------------------------------------------------------------------
@@ -261,6 +303,52 @@ class Assistant:
 def report_label(p: Passage) -> str:
     """How an answer introduces a report: its title and date, so years and councils are never mixed up."""
     return f"{p.title} ({p.date_text})"
+
+
+def _distinctive(council: str) -> set[str]:
+    """The words that tell one council from another: "westminster" for "Westminster City Council"."""
+    return set(re.findall(r"\w+", council.lower())) - _GENERIC_COUNCIL_WORDS - {"council"}
+
+
+def _years(text: str) -> set[tuple[str, ...]]:
+    """Years and financial years named in `text`, as ("2016",) or ("2023", "2024")."""
+    out = set()
+    for m in _YEAR.finditer(text):
+        start, end = m.group(1), m.group(2)
+        if end:
+            end = end if len(end) == 4 else start[:2] + end
+            out.add((start, end) if int(end) == int(start) + 1 else (start,))
+        else:
+            out.add((start,))
+    return out
+
+
+def _is_statement(text: str) -> bool:
+    """A sentence that can stand as an answer, not a heading or a label."""
+    words = len(text.split())
+    return words >= 8 or (words >= 4 and (bool(re.search(r"[.!?:;\"')]$", text)) or bool(_NUMBER.search(text))))
+
+
+def _number_near_terms(text: str, terms: set[str], lex) -> float:
+    """How well a figure in `text` is tied to the question: the share of the question's words
+    (up to three) within four words of some number. "5 local authorities" answers "how many local
+    authorities"; "Part 1 of the Care Act (2014)" does not.
+    """
+    words = text.split()
+    best = 0
+    for i, word in enumerate(words):
+        if not _NUMBER.search(word):
+            continue
+        window = " ".join(words[max(0, i - 4) : i] + words[i + 1 : i + 5])
+        best = max(best, len(terms & set(lex.tokens(window))))
+    return min(best, 3) / max(1, min(3, len(terms)))
+
+
+def _gives_new_figure(sentence: str, query: str) -> bool:
+    """Whether `sentence` states a figure (digits or words: "ten") that `query` does not already give."""
+    asked = {_norm_number(n) for n in _NUMBER.findall(query)}
+    figures = {_norm_number(n) for n in _NUMBER.findall(sentence)} | {w.lower() for w in _WORD_NUMBER.findall(sentence)}
+    return bool(figures - asked)
 
 
 def _norm_number(text: str) -> str:

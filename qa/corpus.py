@@ -41,7 +41,8 @@ class DocumentInfo:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", self.date):
-            raise CorpusError(f"date of {self.doc_id} must be YYYY, YYYY-MM or YYYY-MM-DD. Currently, it is {self.date!r}")
+            raise CorpusError(f"date of {self.doc_id} must be YYYY, YYYY-MM or YYYY-MM-DD. "
+                              f"Currently, it is {self.date!r}")
 
     @property
     def year(self) -> int:
@@ -73,12 +74,18 @@ class TrackedText:
             offs.extend(self.offsets[pos : m.start()])
             new = m.expand(repl) if isinstance(repl, str) else repl(m)
             out.append(new)
-            anchor = self.offsets[m.start()] if m.start() < len(self.offsets) else (self.offsets[-1] + 1 if self.offsets else 0)
+            anchor = self._anchor(m.start())
             offs.extend([anchor] * len(new))
             pos = m.end()
         out.append(self.text[pos:])
         offs.extend(self.offsets[pos:])
         return TrackedText("".join(out), offs)
+
+    def _anchor(self, i: int) -> int:
+        """Source offset of position i, or just past the end."""
+        if i < len(self.offsets):
+            return self.offsets[i]
+        return self.offsets[-1] + 1 if self.offsets else 0
 
     def slice(self, start: int, end: int) -> TrackedText:
         return TrackedText(self.text[start:end], self.offsets[start:end])
@@ -92,8 +99,7 @@ class TrackedText:
         """The [start, end) character span in the source covered by text[start:end]."""
         end = len(self.text) if end is None else end
         if end <= start:
-            anchor = self.offsets[start] if start < len(self.offsets) else (self.offsets[-1] + 1 if self.offsets else 0)
-            return anchor, anchor
+            return self._anchor(start), self._anchor(start)
         return self.offsets[start], self.offsets[end - 1] + 1
 
 
@@ -149,7 +155,7 @@ def join_hard_wraps(t: TrackedText) -> TrackedText:
     wrapped = is_hard_wrapped(t.text)
 
     def join(m: re.Match) -> str:
-        line, gap, nxt = m.group(1), m.group(2), m.group(3)
+        line, nxt = m.group(1), m.group(3)
         if LABELS.match(line.strip()) or line.lstrip().startswith("#") or _TERMINAL.search(line):
             return m.group(0)
         if nxt[0].islower() and len(line) >= (1 if wrapped else 40):

@@ -57,7 +57,8 @@ def test_tracked_sub_keeps_one_offset_per_character():
 
 def test_normalise_is_deterministic_and_strips_invisible_characters():
     raw = "Line one has\u200b a zero\u00a0width space and a wrap\n\ninto the next line."
-    assert normalise(raw).text == normalise(raw).text == "Line one has a zero width space and a wrap into the next line."
+    expected = "Line one has a zero width space and a wrap into the next line."
+    assert normalise(raw).text == normalise(raw).text == expected
 
 
 def test_catalogue_errors_are_clear(tmp_path):

@@ -17,7 +17,8 @@ def test_bare_cqc_headings_with_themes_and_quality_statements():
             "Theme 1: How the local authority works with people\n\nThis theme includes these statements.\n\n"
             "Assessing needs\n\nIndicative score:\n\n2 - Evidence shows some shortfalls\n\n"
             "Key findings for this quality statement\n\nThere was a backlog of 217 young people.\n\n"
-            "Theme 2: Providing support\n\nCare provision\n\nIndicative score:\n\n3 - Evidence shows a good standard\n\n"
+            "Theme 2: Providing support\n\nCare provision\n\n"
+            "Indicative score:\n\n3 - Evidence shows a good standard\n\n"
             "Most people had access to a varied market.\n")
     sections = parse_sections(normalise(text), "Doc")
     got = {" › ".join(s.path[1:]): s for s in sections}
