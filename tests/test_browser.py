@@ -1,0 +1,132 @@
+"""The app in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright's Python package).
+
+Skipped when Chromium or Playwright is absent. Set QA_CHROMIUM to use another Chromium binary and
+QA_SCREENSHOT_DIR to keep the screenshots somewhere other than pytest's temporary folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("QA_CHROMIUM", "/usr/bin/chromium"))
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+COMPLAINTS = "How many complaints about adult social care did Birmingham receive?"
+TIMEOUT_MS = 60_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _missing() -> str:
+    """Why the browser tests cannot run here ("" when they can)."""
+    if not CHROMIUM.exists():
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed (pip install playwright; no browser download needed)"
+    return ""
+
+
+# Checked at collection, so a machine without a browser skips before the model and index load.
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(_missing()), reason=_missing() or "-")]
+
+
+@pytest.fixture(scope="module")
+def sync_playwright():
+    from playwright.sync_api import sync_playwright
+
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def app_url(assistant, tmp_path_factory):
+    from qa.app_settings import AppSettings
+    from qa.ui import build_app, launch
+
+    settings = AppSettings(port=_free_port(), feedback_log=tmp_path_factory.mktemp("browser") / "feedback.jsonl")
+    demo = build_app(assistant, settings)
+    _, url, _ = launch(demo, assistant, settings, prevent_thread_lock=True, quiet=True)
+    yield url, settings.feedback_log
+    demo.close()
+
+
+@pytest.fixture
+def page(sync_playwright, app_url):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(app_url[0], wait_until="domcontentloaded")
+            page.locator("#qa-question textarea").wait_for()
+            yield page
+        finally:
+            browser.close()
+
+
+def _ask(page, question: str) -> None:
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    page.locator("#qa-ask").click()
+
+
+def _screenshot_dir(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("QA_SCREENSHOT_DIR", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_question_shows_answer_with_marker_and_highlighted_source(page, tmp_path):
+    _ask(page, COMPLAINTS)
+    answer = page.locator("#qa-chat .message.bot, #qa-chat [data-testid='bot']").last
+    answer.wait_for()
+    page.wait_for_function("document.querySelector('#qa-chat').innerText.includes('663')", timeout=TIMEOUT_MS)
+    mark = page.locator("#qa-sources mark").first
+    mark.wait_for(state="visible")
+    chat_text = page.locator("#qa-chat").inner_text()
+    assert "[1]" in chat_text and "\\[" not in chat_text  # the Markdown escapes render as plain brackets
+    assert "663 complaints" in mark.inner_text()
+    sources_text = page.locator("#qa-sources").inner_text()
+    assert "CQC assessment of Birmingham City Council" in sources_text and "17 November 2023" in sources_text
+    shot = _screenshot_dir(tmp_path) / "answer.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_feedback_from_the_page_reaches_the_log(page, app_url):
+    log = app_url[1]
+    before = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    _ask(page, COMPLAINTS)
+    page.wait_for_function("document.querySelector('#qa-chat').innerText.includes('663')", timeout=TIMEOUT_MS)
+    page.get_by_text("Feedback on the latest answer").click()
+    page.locator("#qa-rating").get_by_text("Wrong source").click()
+    page.locator("#qa-comment textarea").fill("Checked against the PDF")
+    page.locator("#qa-send-feedback").click()
+    page.wait_for_function("document.querySelector('#qa-feedback-status').innerText.includes('Thank you')",
+                           timeout=TIMEOUT_MS)
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines[: len(before)] == before and len(lines) == len(before) + 1
+    record = json.loads(lines[-1])
+    assert (record["rating"], record["comment"], record["question"]) == (
+        "wrong source", "Checked against the PDF", COMPLAINTS)
+
+
+def test_html_in_a_question_is_shown_as_text_and_never_runs(page, tmp_path):
+    attack = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> What score did Westminster get?'
+    _ask(page, attack)
+    page.wait_for_function("document.querySelector('#qa-chat').innerText.includes('onerror')", timeout=TIMEOUT_MS)
+    page.locator("#qa-chat .message.bot, #qa-chat [data-testid='bot']").last.wait_for()
+    page.wait_for_timeout(500)  # give an injected handler the chance to fire, were there one
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#qa-chat img[src='x'], #qa-chat script").count() == 0
+    assert '<img src=x onerror="window.__xss=1">' in page.locator("#qa-chat").inner_text()
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "html_question.png"), full_page=True)
