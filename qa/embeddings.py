@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -60,9 +61,13 @@ class Encoder:
         self.dimension = int(model.get_embedding_dimension())
         self.max_tokens = int(model.max_seq_length)
         self.tokenizer = model.tokenizer
+        # Fast tokenizers are not safe to share between threads (they may raise "Already borrowed"
+        # when one thread changes truncation while another encodes): one call at a time.
+        self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, name: str = DEFAULT_MODEL, device: str = "cpu") -> Encoder:
+    def load(cls, name: str = DEFAULT_MODEL, device: str = "cpu", threads: int = 0) -> Encoder:
+        """Load `name`; `threads` > 0 sets torch's intra-op threads (process-wide) for CPU inference."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         if name == DEFAULT_MODEL:
@@ -82,6 +87,10 @@ class Encoder:
             local = Path(name).expanduser()
             weights = next((local / f for f in _WEIGHT_FILES if (local / f).is_file()), None)
             digest = sha256_file(weights) if weights else ""
+        if threads > 0:
+            import torch
+
+            torch.set_num_threads(threads)
         try:
             from sentence_transformers import SentenceTransformer
 
@@ -98,7 +107,8 @@ class Encoder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for `text`, including its special tokens."""
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        with self._lock:
+            return len(self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, query=True)
@@ -108,6 +118,7 @@ class Encoder:
 
     def _encode(self, texts: list[str], query: bool, progress: bool = False) -> np.ndarray:
         fn = self._model.encode_query if query else self._model.encode_document
-        vectors = fn(list(texts), batch_size=32, convert_to_numpy=True, normalize_embeddings=True,
-                     show_progress_bar=progress)
+        with self._lock:
+            vectors = fn(list(texts), batch_size=32, convert_to_numpy=True, normalize_embeddings=True,
+                         show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)

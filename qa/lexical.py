@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ class LexicalIndex:
     def __init__(self, bm25, size: int, acronyms: dict[str, str]) -> None:
         self._bm25 = bm25
         self._stem = _stemmer()
+        self._lock = threading.Lock()  # PyStemmer's stemmers are not thread-safe
         self.size = size
         self.acronyms = acronyms
 
@@ -71,8 +73,9 @@ class LexicalIndex:
 
         if expand_acronyms:
             text = expand(text, self.acronyms)
-        return bm25s.tokenize([text], stopwords=STOPWORDS, stemmer=self._stem, return_ids=False,
-                              show_progress=False)[0]
+        with self._lock:
+            return bm25s.tokenize([text], stopwords=STOPWORDS, stemmer=self._stem, return_ids=False,
+                                  show_progress=False)[0]
 
     def scores(self, query: str) -> np.ndarray:
         tokens = [t for t in self.tokens(query, expand_acronyms=True) if t in self._bm25.vocab_dict]

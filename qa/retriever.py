@@ -150,7 +150,7 @@ class Retriever:
         settings = settings or Settings.from_env()
         if index_dir is not None:
             settings = settings.with_(index_dir=Path(index_dir))
-        encoder = encoder or Encoder.load(settings.model)
+        encoder = encoder or Encoder.load(settings.model, threads=settings.torch_threads)
         expected = expected_settings(settings, encoder, corpus_hashes(settings.corpus_dir))
         try:
             index = load_index(settings.index_dir, expected)
@@ -171,7 +171,7 @@ class Retriever:
               encoder: Encoder | None = None) -> Retriever:
         """Build the index from the corpus, save it, and return a retriever over it."""
         settings = settings or Settings.from_env()
-        encoder = encoder or Encoder.load(settings.model)
+        encoder = encoder or Encoder.load(settings.model, threads=settings.torch_threads)
         index = cls._build(settings, encoder, progress)
         return cls(index, encoder, read_catalogue(settings.corpus_dir), settings)
 
