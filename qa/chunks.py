@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from qa.corpus import Document, TrackedText, strip_markup
+from qa.corpus import Document, strip_markup
 from qa.sections import parse_sections
 
 PATH_SEP = " \u203a "  # " › "

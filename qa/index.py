@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.acronyms import find_acronyms
 from qa.chunks import Chunk, Chunker, mark_duplicates
 from qa.config import Settings
 from qa.corpus import corpus_hashes, load_corpus
 from qa.embeddings import Encoder, sha256_file
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
-from qa.acronyms import find_acronyms
 from qa.lexical import LexicalIndex
 from qa.sentences import split_sentences
 
