@@ -204,8 +204,8 @@ class Assistant:
         if named and passage.council not in named:
             return False
         years = _years(query)
-        if years:
-            said = _years(sentence)
+        if years:  # the year may date the event ("after the 2019 tender") in the sentence's passage
+            said = _years(sentence) | _years(passage.text)
             if not (years & said or any(len(y) == 1 and y[0] == str(passage.year) for y in years)
                     or any(len(y) == 1 and any(y[0] in z for z in said) for y in years)):
                 return False
