@@ -11,6 +11,11 @@ quoted sentences highlighted, council and report filters, example questions, and
 whose ratings are appended to a JSON-lines log. Developers can call the named endpoint `/ask`
 from `gradio_client`.
 
+Each answer ends with a line saying what answered ("Answered by: extractive quotes", or the language
+model's name) and shows `Answer.note` when set, e.g. why the model's answer was not used. With a
+model server configured (`assistant.llm.enabled`), the chat streams the model's text as it arrives,
+then replaces it with the checked final answer (see `qa.generate.stream`).
+
 Everything shown in the page that comes from a report or a user is HTML-escaped before any markup
 of ours is added, so a `<script>` in a question or a report shows as text and never runs.
 Each browser session keeps its conversation in a `gr.State`; nothing per-user lives in module
@@ -25,6 +30,8 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +43,7 @@ from qa.answer import Answer
 from qa.app_settings import AppSettings
 from qa.config import PROJECT_ROOT
 from qa.errors import QAError, QueryError
+from qa.generate import fallback, stream
 from qa.retriever import Passage
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,9 @@ EXAMPLES = [
     "What was the focus of the 2016 Birmingham adult social care peer challenge?",
     "What was Westminster's adult social care workforce turnover rate in 2023/24?",
 ]
+EXTRACTIVE = "extractive"
+#: Shown while the model writes: its text is provisional until checked against the sources.
+WRITING = "Writing… the answer is checked against the sources when it is complete."
 RATINGS = {"helpful": "Helpful", "not helpful": "Not helpful", "wrong source": "Wrong source"}
 #: Turns (question + reply) kept per session: bounds the memory a session can hold.
 MAX_TURNS = 40
@@ -157,7 +168,11 @@ def render_sources(answer: Answer | None, note: str = "") -> str:
         return f'<div class="qa-sources"><p class="qa-note">{html.escape(text)}</p></div>'
     if answer.citations:
         cards = [source_card(p, i + 1, quote_spans(answer, i + 1)) for i, p in enumerate(answer.citations)]
-        return '<div class="qa-sources"><h3>Sources</h3>' + "".join(cards) + "</div>"
+        intro = ""
+        if (answer.mode or EXTRACTIVE) != EXTRACTIVE:  # a model's answer has no quotes to mark
+            intro = ('<p class="qa-note">The answer is written in its own words from these passages; '
+                     "nothing is highlighted.</p>")
+        return '<div class="qa-sources"><h3>Sources</h3>' + intro + "".join(cards) + "</div>"
     if answer.nearest:
         cards = [source_card(p, None, []) for p in answer.nearest]
         return ('<div class="qa-sources"><h3>Nearest sections</h3><p class="qa-note">Not an answer: the closest '
@@ -165,15 +180,30 @@ def render_sources(answer: Answer | None, note: str = "") -> str:
     return render_sources(None, "No report matched; there are no sources to show.")
 
 
+def mode_line(answer: Answer) -> str:
+    """Who answered, e.g. "Answered by: extractive quotes" or "Answered by: llama3.1" (plain text)."""
+    mode = " ".join((answer.mode or EXTRACTIVE).split())  # a name from the server: one line
+    return f"Answered by: {'extractive quotes' if mode == EXTRACTIVE else mode}"
+
+
 def chat_reply(answer: Answer) -> str:
-    """The assistant's chat message (Markdown): the answer with its `[n]` markers, then its sources."""
-    lines = [escape_markdown(answer.text)]
+    """The assistant's chat message (Markdown): the answer with its `[n]` markers, who answered (and
+    the answer's note, if any), then its sources."""
+    lines = [escape_markdown(answer.text), ""]
+    if answer.note:
+        lines.append(f"*Note: {escape_markdown(' '.join(answer.note.split()))}*  ")
+    lines.append(f"*{escape_markdown(mode_line(answer))}*")
     if answer.citations:
         lines.append("")
         lines.append("**Sources**")
         for i, p in enumerate(answer.citations, 1):
             lines.append(escape_markdown(f"[{i}] {p.title} ({p.council}, {p.date_text}), {section_label(p)}"))
     return "\n".join(lines)
+
+
+def provisional_reply(text: str) -> str:
+    """The chat message while the model writes: its text so far, escaped, and that it is not checked yet."""
+    return f"{escape_markdown(text)}\n\n*{escape_markdown(WRITING)}*"
 
 
 # -- feedback log ----------------------------------------------------------------------------------
@@ -226,6 +256,10 @@ class ChatSession:
 
     def latest_record(self) -> dict[str, Any] | None:
         return next((r for r in reversed(self.records) if r is not None), None)
+
+
+#: What the chat event returns: (question box, chat messages, sources HTML, session).
+ChatReply = tuple[str, list[dict[str, str]], str, ChatSession]
 
 
 @dataclass(frozen=True)
@@ -288,21 +322,73 @@ class ChatHandlers:
             log.exception("answering a question failed")
             return Outcome(error=GENERIC_ERROR)
 
-    def respond(self, message: str, council: str, report: str,
-                session: ChatSession | None) -> tuple[str, list[dict[str, str]], str, ChatSession]:
+    @property
+    def streaming(self) -> bool:
+        """Whether a language model answers, so the chat streams (`respond_stream`) instead of `respond`."""
+        return bool(getattr(getattr(self.assistant, "llm", None), "enabled", False))
+
+    def respond(self, message: str, council: str, report: str, session: ChatSession | None) -> ChatReply:
         """Chat event: answer `message`, add the turn to the session. Returns (box, chat, sources, session)."""
         session = session if isinstance(session, ChatSession) else ChatSession()
+        return self._finish(message, council, report, session, self.run(message, council, report))
+
+    def respond_stream(self, message: str, council: str, report: str,
+                       session: ChatSession | None) -> Iterator[ChatReply]:
+        """Chat event with a language model: yields the model's text as it arrives, then the final answer.
+
+        Checks run first, as in `respond` (the length before anything else). The streamed text is
+        provisional and leaves the session unchanged; the last yield is the checked answer (or the
+        extractive one with its note), rendered and recorded exactly as `respond` does. Never raises.
+        """
+        session = session if isinstance(session, ChatSession) else ChatSession()
+        problem = self.check_question(message)
+        if problem:
+            yield self._finish(message, council, report, session, Outcome(error=problem))
+            return
         try:
-            outcome = self.run(message, council, report)
-            question = message if isinstance(message, str) else ""
+            extractive, passages = self.assistant.ask_extractive(message, **self.filters(council, report))
+        except QAError as exc:
+            yield self._finish(message, council, report, session, Outcome(error=str(exc)))
+            return
+        except Exception:
+            log.exception("answering a question failed")
+            yield self._finish(message, council, report, session, Outcome(error=GENERIC_ERROR))
+            return
+        final = extractive
+        try:
+            shown, text = self._shown(message), ""
+            waiting = render_sources(None, "The sources appear when the answer is complete.")
+            # closing: a client that goes away mid-answer also closes the connection to the model server
+            with closing(stream(message, passages, extractive, self.assistant.llm)) as events:
+                for event in events:
+                    if isinstance(event, str):
+                        text += event
+                        chat = [*session.messages, {"role": "user", "content": shown},
+                                {"role": "assistant", "content": provisional_reply(text)}]
+                        yield "", chat, waiting, session
+                    else:
+                        final = event
+        except Exception as exc:  # `stream` never raises; a bug here must still leave the user an answer
+            log.exception("streaming the language model's answer failed")
+            final = fallback(extractive, exc)
+        yield self._finish(message, council, report, session, Outcome(answer=final))
+
+    @staticmethod
+    def _shown(message: object) -> str:
+        """The question as echoed in the chat: escaped and shortened."""
+        shown = escape_markdown(preview(message if isinstance(message, str) else ""))
+        return shown if shown.strip() else "*(empty message)*"
+
+    def _finish(self, message: object, council: str, report: str, session: ChatSession,
+                outcome: Outcome) -> ChatReply:
+        """Render an outcome and add the turn to the session. Never raises."""
+        try:
             if outcome.answer is None:
                 reply, sources, record = escape_markdown(outcome.error), render_sources(None, outcome.error), None
             else:
                 reply, sources = chat_reply(outcome.answer), render_sources(outcome.answer)
                 record = self._record(outcome.answer, council, report)
-            shown = escape_markdown(preview(question))
-            shown = shown if shown.strip() else "*(empty message)*"
-            session.add_turn(shown, reply, record)
+            session.add_turn(self._shown(message), reply, record)
         except Exception:  # rendering failed: still reply, never show a traceback
             log.exception("rendering a reply failed")
             session.add_turn("…", escape_markdown(GENERIC_ERROR), None)
@@ -320,13 +406,14 @@ class ChatHandlers:
         Returns:
             The answer text (each quoted sentence ends with its [n] marker) and a JSON object with
             "abstained", "citations" (citations[n-1] is the passage behind [n], with the quoted
-            sentences' offsets), "nearest" (offered when abstaining) and "error" (null, or why
-            the question could not be answered).
+            sentences' offsets), "nearest" (offered when abstaining), "mode" ("extractive", or the
+            language model's name when it answered), "note" ("" or, e.g., why the model's answer
+            was not used) and "error" (null, or why the question could not be answered).
         """
         outcome = self.run(question, council, report)
         if outcome.answer is None:
             return outcome.error, {"answer": None, "abstained": None, "error": outcome.error, "citations": [],
-                                   "nearest": []}
+                                   "nearest": [], "mode": None, "note": ""}
         return outcome.answer.text, {**outcome.answer.to_json(), "error": None}
 
     # -- filters -----------------------------------------------------------------------------
@@ -345,7 +432,7 @@ class ChatHandlers:
     @staticmethod
     def _record(answer: Answer, council: str, report: str) -> dict[str, Any]:
         return {"question": answer.question, "answer": answer.text, "abstained": answer.abstained,
-                "chunk_ids": [p.chunk_id for p in answer.citations],
+                "mode": answer.mode, "chunk_ids": [p.chunk_id for p in answer.citations],
                 "nearest_chunk_ids": [p.chunk_id for p in answer.nearest],
                 "filters": {"council": council or "", "report": report or ""}, "feedback_count": 0}
 
@@ -398,9 +485,12 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
     h = ChatHandlers(assistant, app_settings)
     # analytics off: the app must not contact gradio.app (nor tell it that it runs).
     with gr.Blocks(title="Adult social care reports: ask a question", analytics_enabled=False) as demo:
+        how = ("Answers are written by a language model from the reports and checked against them; each fact "
+               "ends with a marker such as [1]" if h.streaming else
+               "Answers quote the reports word for word; each quote ends with a marker such as [1]")
         gr.Markdown("## Ask the adult social care reports\n"
-                    "Answers quote the reports word for word; each quote ends with a marker such as [1] "
-                    "that points to its source on the right. If the reports do not say, the assistant says so.")
+                    f"{how} that points to its source on the right. If the reports do not say, the assistant "
+                    "says so. A line under each answer says what answered.")
         session = gr.State(None)  # a ChatSession, created on the first message
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360):
@@ -429,7 +519,9 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
                 sources = gr.HTML(render_sources(None), css_template=SOURCES_CSS, js_on_load=None,
                                   elem_id="qa-sources", padding=True)
 
-        gr.on([message.submit, ask.click], h.respond, inputs=[message, council, report, session],
+        # a generator function when a model answers: Gradio then sends each yield as it comes
+        chat = h.respond_stream if h.streaming else h.respond
+        gr.on([message.submit, ask.click], chat, inputs=[message, council, report, session],
               outputs=[message, chatbot, sources, session], api_name="chat", api_visibility="undocumented",
               show_progress="minimal")
         send.click(h.feedback, inputs=[rating, comment, session], outputs=[status, rating, comment],

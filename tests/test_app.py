@@ -84,6 +84,7 @@ def _log_lines(path: Path) -> list[dict]:
 def test_corpus_question_is_answered_with_a_citation_of_the_right_report(client):
     text, payload = client.predict(COMPLAINTS, "", "", api_name="/ask")
     assert payload["error"] is None and payload["abstained"] is False
+    assert payload["mode"] == "extractive" and payload["note"] == ""
     assert "663" in text and "[1]" in text
     first = payload["citations"][0]
     assert first["title"] == CQC_BIRMINGHAM and first["council"] == "Birmingham City Council"
@@ -130,6 +131,8 @@ def test_unknown_filters_get_a_short_clear_message(client):
     assert len(text) < 500 and payload["citations"] == []
     text, _ = client.predict(COMPLAINTS, "", "no-such-report", api_name="/ask")
     assert text.startswith("Unknown report")
+    _, payload = client.predict("", "", "", api_name="/ask")
+    assert payload["error"] and payload["mode"] is None and payload["note"] == ""
 
 
 def test_example_questions_are_answered_from_the_reports(assistant):
@@ -146,6 +149,8 @@ def test_chat_shows_answer_with_markers_and_highlighted_sources(served):
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert "663" in reply and "\\[1\\]" in reply  # Markdown-escaped marker: renders as [1]
     assert "**Sources**" in reply and CQC_BIRMINGHAM in reply
+    assert "*Answered by: extractive quotes*" in reply and "Note:" not in reply
+    assert reply.index("Answered by") < reply.index("**Sources**")  # under the answer, above its sources
     assert "<mark>" in sources and "663 complaints" in sources.split("<mark>")[1].split("</mark>")[0]
     assert "Birmingham City Council" in sources and "17 November 2023" in sources
     assert "Theme 4: Leadership" in sources  # the section path
@@ -336,6 +341,43 @@ def test_sources_escape_report_text_and_mark_the_quote(assistant):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_ and "&lt;img src=x" in html_
     marked = html_.split("<mark>")[1].split("</mark>")[0]
     assert marked == html.escape(quote_.text)
+
+
+def test_chat_reply_shows_the_mode_and_the_note_escaped(assistant):
+    from qa.ui import chat_reply, escape_markdown, mode_line, render_sources
+
+    answer = assistant.ask(COMPLAINTS)
+    assert answer.mode == "extractive" and mode_line(answer) == "Answered by: extractive quotes"
+    reply = chat_reply(answer)
+    assert "*Answered by: extractive quotes*" in reply and "Note:" not in reply
+
+    fallback = dataclasses.replace(answer, note="The language model server returned HTTP 500; showing the "
+                                                "extractive answer instead.")
+    reply = chat_reply(fallback)
+    assert "*Note: The language model server returned HTTP 500; showing the extractive answer instead\\.*" in reply
+    assert reply.index("Note:") < reply.index("Answered by: extractive quotes") < reply.index("**Sources**")
+
+    # a model's answer: its name (from the server, so escaped and kept to one line), no quotes to mark
+    model = dataclasses.replace(answer, text="Birmingham received 663 complaints [1].", quotes=[],
+                                mode="<b>llama*3.1</b>\nsecond line", note="Some <i>note</i>\nacross lines")
+    reply = chat_reply(model)
+    assert escape_markdown("Answered by: <b>llama*3.1</b> second line") in reply
+    assert f"*Note: {escape_markdown('Some <i>note</i> across lines')}*" in reply
+    assert "<b>" not in reply and "<i>" not in reply and "\\[1\\]" in reply
+    sources = render_sources(model)
+    assert "<mark>" not in sources and "nothing is highlighted" in sources and CQC_BIRMINGHAM in sources
+
+
+def test_without_a_model_the_chat_is_not_streamed(assistant, tmp_path):
+    import inspect
+
+    from qa.app_settings import AppSettings
+    from qa.ui import ChatHandlers, build_app
+
+    settings = AppSettings(feedback_log=tmp_path / "f.jsonl")
+    assert not assistant.llm.enabled and not ChatHandlers(assistant, settings).streaming
+    chat = next(f for f in build_app(assistant, settings).fns.values() if f.api_name == "chat")
+    assert not inspect.isgeneratorfunction(chat.fn)
 
 
 def test_highlight_merges_overlaps_and_escapes():
