@@ -37,19 +37,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.jsonl")
     parser.add_argument("--repeat", type=int, default=3, help="passes over the questions (default 3)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (default all)")
-    parser.add_argument("--torch-threads", type=int, default=0,
-                        help="torch intra-op threads (default: torch's own choice, one per core)")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch intra-op threads (default: QA_TORCH_THREADS, itself 1 by default)")
     args = parser.parse_args(argv)
 
     import torch
 
-    from qa import Assistant
-
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
+    from qa import Assistant, Settings
 
     questions = load_questions(args.questions, args.limit)
-    assistant = Assistant.load()
+    overrides = {} if args.torch_threads is None else {"torch_threads": args.torch_threads}
+    assistant = Assistant.load(Settings.from_env(**overrides))
     for q in questions[:10]:  # warm-up: first calls pay for lazy initialisation
         assistant.ask(q)
     times_ms: list[float] = []

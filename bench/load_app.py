@@ -56,14 +56,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, feedback_log: Path, torch_threads: int, timeout: float = 600) -> subprocess.Popen:
+def start_server(port: int, feedback_log: Path, torch_threads: int | None,
+                 timeout: float = 600) -> subprocess.Popen:
     """`python app.py` on loopback in a child process; returns once it answers HTTP."""
     import urllib.request
 
     env = {**os.environ, "QA_APP_HOST": "127.0.0.1", "QA_APP_PORT": str(port),
            "QA_APP_FEEDBACK_LOG": str(feedback_log), "GRADIO_ANALYTICS_ENABLED": "False"}
-    if torch_threads:
-        env["OMP_NUM_THREADS"] = str(torch_threads)  # torch reads it at start-up
+    if torch_threads is not None:
+        env["QA_TORCH_THREADS"] = str(torch_threads)
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout  # the first run builds the index
@@ -123,8 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--max-requests", type=int, default=5000, help="stop after this many requests in all")
     parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.jsonl")
-    parser.add_argument("--torch-threads", type=int, default=0,
-                        help="torch intra-op threads (default: torch's own choice, one per core)")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch intra-op threads (default: QA_TORCH_THREADS, itself 1 by default)")
     parser.add_argument("--in-process", action="store_true",
                         help="serve the app in this process (clients and server then share one GIL)")
     args = parser.parse_args(argv)
@@ -136,14 +137,11 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = AppSettings.from_env(port=_free_port(), feedback_log=Path(tmp) / "feedback.jsonl")
         if args.in_process:
-            import torch
-
-            from qa import Assistant
+            from qa import Assistant, Settings
             from qa.ui import build_app, launch
 
-            if args.torch_threads:
-                torch.set_num_threads(args.torch_threads)
-            assistant = Assistant.load()
+            overrides = {} if args.torch_threads is None else {"torch_threads": args.torch_threads}
+            assistant = Assistant.load(Settings.from_env(**overrides))
             demo = build_app(assistant, settings)
             _, url, _ = launch(demo, assistant, settings, prevent_thread_lock=True, quiet=True)
             stop = demo.close
@@ -170,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     lat = tally.latencies_ms
     where = "in-process" if args.in_process else "app.py child process"
     print(f"users: {args.users} | wall time: {wall:.1f} s | server: {where} | "
-          f"torch threads: {args.torch_threads or 'default'} | "
+          f"torch threads: {args.torch_threads if args.torch_threads is not None else 'QA_TORCH_THREADS'} | "
           f"queue max_size {settings.queue_max_size}, concurrency {settings.concurrency_limit}")
     print(f"requests: {len(lat) + len(tally.errors)} | answered: {len(lat)} | errors: {len(tally.errors)} | "
           f"refused with a message: {tally.refused} | throughput: {len(lat) / wall:.1f}/s")
