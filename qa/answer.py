@@ -31,6 +31,11 @@ NOT_FOUND = "I could not find this in these reports."
 _NUMBER = re.compile(r"(?<![\w.])(?:£\s?)?\d[\d,]*(?:\.\d+)?%?")
 _ASKS_NUMBER = re.compile(r"\b(how (many|much)|what (percentage|proportion|number|share|amount|figure|rate|total|"
                           r"budget|score)|what year|which year|what date)\b", re.IGNORECASE)
+# Words that frame a question rather than say what it is about.
+_FRAMING = ("many much number percentage percent proportion share rate figure total amount according say said get got "
+            "give given take took come came done do does often long name named called which what who whom where "
+            "when why how look looks run runs start started anyone someone something other others able kind type "
+            "quick quickly current first last new")
 _WORD_NUMBER = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
                           r"thirty|forty|fifty|hundred|thousand|million|half|quarter|third)\b", re.IGNORECASE)
 # A year or a financial year: 2016, 2023/24, 2024-25, 2021/2022.
@@ -138,6 +143,8 @@ class Assistant:
         self._chunk_sentences = {c: np.array(rows) for c, rows in self._chunk_sentences.items()}
         self._idf = self._document_frequencies()
         self._councils = {c.casefold() for c in retriever.councils}
+        lex = retriever.index.lexical
+        self._framing_tokens = set(lex.tokens(_FRAMING)) | {t for c in retriever.councils for t in lex.tokens(c)}
         self._council_words = {w for c in self._councils for w in re.findall(r"\w+", c)} - _GENERIC_COUNCIL_WORDS
 
     @classmethod
@@ -192,7 +199,34 @@ class Assistant:
         if best < self.settings.abstain_below:
             why = "" if consistent or not scored else "The passages found are about another council or year."
             return self._abstain(question, found.passages, best, why), found.passages
-        return self._compose(question, found.passages, found.chunk_ids, consistent, best), found.passages
+        answer = self._compose(question, found.passages, found.chunk_ids, consistent, best)
+        missing = self._missing_specifics(query, answer.citations)
+        if missing:
+            why = f"The closest passages do not mention {' or '.join(repr(w) for w in missing)}."
+            return self._abstain(question, found.passages, best, why), found.passages
+        return answer, found.passages
+
+    def _missing_specifics(self, query: str, cited: list[Passage]) -> list[str]:
+        """The question's two most specific words, if the cited passages contain neither.
+
+        "What hourly rate does the Birmingham Care Wage pay?" finds passages about the Care Wage
+        that never give an hourly rate: the answer would be about something else. Words that only
+        frame a question ("how many", "according to") and the councils' names do not count.
+        """
+        lex = self.retriever.index.lexical
+        framing = self._framing_tokens
+        terms = {t for t in lex.tokens(query) if t in self._idf and t not in framing and not t.isdigit()}
+        specific = sorted(terms, key=lambda t: (-self._idf[t], t))[:2]
+        if len(specific) < 2:
+            return []
+        said = set()
+        for p in cited:
+            said |= set(lex.tokens(f"{' '.join(p.section_path)}\n{p.text}", expand_acronyms=True))
+        missing = [t for t in specific if t not in said]
+        if len(missing) < 2:
+            return []
+        words = [w for w in re.findall(r"[\w'-]+", query) if lex.tokens(w) and lex.tokens(w)[0] in missing]
+        return list(dict.fromkeys(words)) or missing  # as written in the question, in its order
 
     def _consistent(self, query: str, passage: Passage, sentence: str) -> bool:
         """Whether a sentence may answer a question that names a council or a year.

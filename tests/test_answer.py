@@ -61,6 +61,13 @@ def test_a_council_outside_the_corpus_is_named_in_the_abstention(assistant):
     assert a.abstained and "Leeds City Council" in a.text and "Birmingham City Council" in a.text
 
 
+def test_an_answer_that_misses_what_was_asked_abstains(assistant):
+    """Passages about care homes and beds, but none naming the home asked about: no answer."""
+    a = assistant.ask("How many beds does Perry Tree Care Centre have?")
+    assert a.abstained and "do not mention" in a.text and "Perry" in a.text
+    assert a.nearest
+
+
 def test_filters_reach_the_answer(assistant):
     a = assistant.ask("What did the leaders do about governance?", council="Westminster")
     assert not a.abstained and {p.council for p in a.citations} == {"Westminster City Council"}
