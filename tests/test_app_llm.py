@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from test_generate import FakeLLM
+from test_generate import serving
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +34,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def fake():
     """The scripted model server, shared by the module's tests; each test sets `behaviour` and `reply`."""
-    server = FakeLLM()
-    thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.server.shutdown()
-    server.server.server_close()
-    thread.join(5)
+    with serving() as server:
+        yield server
 
 
 @pytest.fixture

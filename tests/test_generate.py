@@ -5,12 +5,14 @@ A scripted OpenAI-compatible server runs on 127.0.0.1 (a free port) for each tes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -162,16 +164,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"data: [DONE]\n\n")
 
 
-@pytest.fixture
-def llm():
+@contextlib.contextmanager
+def serving() -> Iterator[FakeLLM]:
+    """A scripted model server on a free loopback port, shut down afterwards."""
     fake = FakeLLM()
     thread = threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
-    yield fake
-    fake.release.set()
-    fake.server.shutdown()
-    fake.server.server_close()
-    thread.join(5)
+    try:
+        yield fake
+    finally:
+        fake.release.set()
+        fake.server.shutdown()
+        fake.server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def llm():
+    with serving() as fake:
+        yield fake
 
 
 @pytest.fixture
