@@ -35,7 +35,8 @@ _ASKS_NUMBER = re.compile(r"\b(how (many|much)|what (percentage|proportion|numbe
 _FRAMING = ("many much number percentage percent proportion share rate figure total amount according say said get got "
             "give given take took come came done do does often long name named called which what who whom where "
             "when why how look looks run runs start started anyone someone something other others able kind type "
-            "quick quickly current first last new")
+            "quick quickly current first last new whether question questioned ask asked compare compared change "
+            "changed describe described")
 _WORD_NUMBER = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
                           r"thirty|forty|fifty|hundred|thousand|million|half|quarter|third)\b", re.IGNORECASE)
 # A year or a financial year: 2016, 2023/24, 2024-25, 2021/2022.
