@@ -284,6 +284,10 @@ class Assistant:
                 # the sentence read under its headings: "3 - Evidence shows a good standard" answers
                 # "what score ... governance" because its section is Governance and its label Score
                 words = set(lex.tokens(text)) | heading_words.setdefault(ci, set(lex.tokens(chunks[ci].heading_text)))
+                if row > 0 and self._sentences.chunk[row - 1] == ci:  # "Its actual spend..." leans on the one before
+                    before = chunks[ci].text[self._sentences.start[row - 1] : self._sentences.start[row]]
+                    if "\n" not in before.strip():
+                        words |= set(lex.tokens(before))
                 lexical = sum(w for t, w in weight.items() if t in words) / total
                 if asked_numbers:
                     found_numbers = {_norm_number(n) for n in _NUMBER.findall(text)}
