@@ -16,8 +16,6 @@ import hashlib
 import re
 from dataclasses import dataclass, field, replace
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from qa.corpus import Document, strip_markup
 from qa.sections import parse_sections
 
@@ -116,6 +114,8 @@ class Chunker:
 
     def _split(self, text: str, budget: int) -> list[tuple[int, int]]:
         """[start, end) spans of `text`, each fitting `budget` tokens with the heading."""
+        from langchain_text_splitters import RecursiveCharacterTextSplitter  # imported when indexing only
+
         splitter = RecursiveCharacterTextSplitter(
             separators=_SEPARATORS, is_separator_regex=True, keep_separator="end",
             chunk_size=budget, chunk_overlap=min(self.overlap_tokens, budget // 4),
