@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval.harness import METHODS, EvalError
+from qa.retriever import fuse, similarities
 
 if TYPE_CHECKING:
     import numpy as np
@@ -141,20 +142,6 @@ def recall_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int = RECAL
 
 
 # -- the in-memory index -------------------------------------------------------------------------
-def fuse(dense: np.ndarray, lexical: np.ndarray, dense_weight: float) -> np.ndarray:
-    """The retriever's hybrid score: each score min-max rescaled over all documents, then mixed."""
-    return dense_weight * _rescale(dense) + (1.0 - dense_weight) * _rescale(lexical)
-
-
-def _rescale(scores: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    lo, hi = float(scores.min()), float(scores.max())
-    if hi - lo < 1e-9:  # all equal (e.g. no query word in the vocabulary): no information
-        return np.zeros_like(scores)
-    return (scores - lo) / (hi - lo)
-
-
 class BeirIndex:
     """Dense, BM25 and hybrid search over a BEIR corpus, held in memory."""
 
@@ -179,14 +166,7 @@ class BeirIndex:
         return cls(data.doc_ids, lexical, dense, encoder, settings)
 
     def _dense_scores(self, queries: list[str]) -> np.ndarray:
-        import numpy as np
-
-        n = len(self.doc_ids)
-        sims, ids = self.dense.search(self.encoder.encode_queries(queries), n)
-        out = np.zeros((len(queries), n), dtype=np.float32)
-        for row, (s, i) in enumerate(zip(sims, ids)):
-            out[row, i[i >= 0]] = s[i >= 0]
-        return out
+        return similarities(self.dense, self.encoder.encode_queries(queries))
 
     def rank(self, queries: list[str], method: str, depth: int = RECALL_K) -> list[list[str]]:
         """The `depth` best document ids for each query, best first (ties keep corpus order)."""

@@ -143,10 +143,11 @@ class Assistant:
             self._chunk_sentences.setdefault(int(chunk), []).append(row)
         self._chunk_sentences = {c: np.array(rows) for c, rows in self._chunk_sentences.items()}
         self._idf = self._document_frequencies()
-        self._councils = {c.casefold() for c in retriever.councils}
+        self._max_idf = max(self._idf.values(), default=1.0)  # for words the corpus never uses
         lex = retriever.index.lexical
         self._framing_tokens = set(lex.tokens(_FRAMING)) | {t for c in retriever.councils for t in lex.tokens(c)}
-        self._council_words = {w for c in self._councils for w in re.findall(r"\w+", c)} - _GENERIC_COUNCIL_WORDS
+        self._council_words = {w for c in retriever.councils for w in re.findall(r"\w+", c.casefold())}
+        self._council_words -= _GENERIC_COUNCIL_WORDS
 
     @classmethod
     def load(cls, settings=None, *, progress: bool = False, llm: LLMSettings | None = None) -> Assistant:
@@ -191,8 +192,9 @@ class Assistant:
                                  f"These reports cover {', '.join(self.retriever.councils)}; "
                                  f"none is about {unknown}."), []
         scored = self._score_sentences(query, found)
-        consistent = [x for x in scored if self._consistent(query, found.passages[x[1]],
-                                                            self._sentence_text(found.chunk_ids[x[1]], x[2]))]
+        named, years = self._named_councils(query), _years(query)
+        consistent = [x for x in scored if _consistent(named, years, found.passages[x[1]],
+                                                       self._sentence_text(found.chunk_ids[x[1]], x[2]))]
         if _ASKS_NUMBER.search(query):  # "how many ...?" is answered by a figure the question does not give
             consistent = [x for x in consistent
                           if _gives_new_figure(self._sentence_text(found.chunk_ids[x[1]], x[2]), query)]
@@ -229,22 +231,10 @@ class Assistant:
         words = [w for w in re.findall(r"[\w'-]+", query) if lex.tokens(w) and lex.tokens(w)[0] in missing]
         return list(dict.fromkeys(words)) or missing  # as written in the question, in its order
 
-    def _consistent(self, query: str, passage: Passage, sentence: str) -> bool:
-        """Whether a sentence may answer a question that names a council or a year.
-
-        The reports describe two councils and three years in much the same words: a question about
-        Westminster is not answered from Birmingham's report, nor a 2019/20 figure by a 2021/22 one.
-        """
-        named = {c for c in self.retriever.councils if _distinctive(c) & set(re.findall(r"\w+", query.lower()))}
-        if named and passage.council not in named:
-            return False
-        years = _years(query)
-        if years:  # the year may date the event ("after the 2019 tender") in the sentence's passage
-            said = _years(sentence) | _years(passage.text)
-            if not (years & said or any(len(y) == 1 and y[0] == str(passage.year) for y in years)
-                    or any(len(y) == 1 and any(y[0] in z for z in said) for y in years)):
-                return False
-        return True
+    def _named_councils(self, query: str) -> set[str]:
+        """The councils of the corpus that the question names ("Westminster")."""
+        words = set(re.findall(r"\w+", query.lower()))
+        return {c for c in self.retriever.councils if _distinctive(c) & words}
 
     # -- scoring -------------------------------------------------------------------------
     def _unknown_council(self, query: str) -> str:
@@ -265,7 +255,7 @@ class Assistant:
         """What makes each candidate sentence a good answer to `query`."""
         lex = self.retriever.index.lexical
         terms = set(lex.tokens(query))
-        weight = {t: self._idf.get(t, max(self._idf.values(), default=1.0)) for t in terms}
+        weight = {t: self._idf.get(t, self._max_idf) for t in terms}
         total = sum(weight.values()) or 1.0
         asked_numbers = {_norm_number(n) for n in _NUMBER.findall(query)}
         asks_quantity = bool(_ASKS_NUMBER.search(query))
@@ -278,7 +268,7 @@ class Assistant:
                 continue
             sims = self._sentences.vectors[rows] @ found.vector if found.vector is not None else np.zeros(len(rows))
             for row, sim in zip(rows, sims):
-                text = chunks[ci].text[self._sentences.start[row] : self._sentences.end[row]]
+                text = self._sentence_text(ci, row)
                 if not _is_statement(text):
                     continue
                 # the sentence read under its headings: "3 - Evidence shows a good standard" answers
@@ -347,6 +337,22 @@ class Assistant:
             lines.append("The nearest sections are:")
             lines += [f"- {p.title} ({p.date_text}): {p.section or 'introduction'}" for p in nearest]
         return Answer(question, "\n".join(lines), True, nearest=nearest, confidence=confidence, note=why)
+
+
+def _consistent(named: set[str], years: set[tuple[str, ...]], passage: Passage, sentence: str) -> bool:
+    """Whether a sentence may answer a question that names these councils and years.
+
+    The reports describe two councils and three years in much the same words: a question about
+    Westminster is not answered from Birmingham's report, nor a 2019/20 figure by a 2021/22 one.
+    """
+    if named and passage.council not in named:
+        return False
+    if years:  # the year may date the event ("after the 2019 tender") in the sentence's passage
+        said = _years(sentence) | _years(passage.text)
+        if not (years & said or any(len(y) == 1 and y[0] == str(passage.year) for y in years)
+                or any(len(y) == 1 and any(y[0] in z for z in said) for y in years)):
+            return False
+    return True
 
 
 def report_label(p: Passage) -> str:

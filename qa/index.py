@@ -110,7 +110,7 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
     fuller_first = [d.doc_id for d in sorted(docs, key=lambda d: -len(d.raw))]
     chunks = mark_duplicates(chunks, fuller_first)
     texts = [c.indexed_text(settings.contextual_chunks) for c in chunks]
-    too_long = [c.chunk_id for c, t in zip(chunks, texts) if encoder.count_tokens(t) > encoder.max_tokens]
+    too_long = [c.chunk_id for c in chunks if not chunker.fits(c)]
     if too_long:  # the splitter sizes pieces in tokens; this guards against a tokenizer that is not additive
         raise RuntimeError(f"{len(too_long)} chunks exceed {encoder.max_tokens} tokens: {too_long[:3]}")
     if progress:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunks import PATH_SEP, Chunk
+from qa.chunks import Chunk
 from qa.config import Settings
 from qa.corpus import DocumentInfo, corpus_hashes, read_catalogue
 from qa.embeddings import Encoder
@@ -85,7 +85,7 @@ class Retrieval:
     vector: np.ndarray | None
     passages: list[Passage]
     chunk_ids: list[int]
-    dense_scores: np.ndarray | None = None  # raw cosine similarity of every chunk
+    dense_scores: np.ndarray | None = None  # dense score of every chunk (chunk and best-sentence cosine)
 
 
 @dataclass(frozen=True)
@@ -234,11 +234,7 @@ class Retriever:
         A chunk's single vector blurs the several facts it holds; its best sentence catches a fact
         asked about directly. Together they ranked better than either on the question set.
         """
-        n = len(self._chunks)
-        sims, ids = self.index.dense.search(vectors, n)
-        chunk_sims = np.zeros((len(vectors), n), dtype=np.float32)
-        for row, (s, i) in enumerate(zip(sims, ids)):
-            chunk_sims[row, i[i >= 0]] = s[i >= 0]
+        chunk_sims = similarities(self.index.dense, vectors)
         sentences = self.index.sentences
         best = np.full_like(chunk_sims, -1.0)
         best[:, self._first_chunk] = np.maximum.reduceat(vectors @ sentences.vectors.T, self._starts, axis=1)
@@ -250,8 +246,7 @@ class Retriever:
             return dense
         if dense is None:
             return lexical
-        w = self.settings.dense_weight
-        return w * _rescale(dense) + (1.0 - w) * _rescale(lexical)
+        return fuse(dense, lexical, self.settings.dense_weight)
 
     def _mask(self, f: Filters) -> np.ndarray | None:
         if f.council is None and f.doc_id is None and f.year is None:
@@ -316,9 +311,22 @@ class Retriever:
                        also_in=also_in)
 
     def _cite(self, chunk: Chunk) -> str:
-        info = self.documents[chunk.doc_id]
-        section = PATH_SEP.join(chunk.section_path[1:])
-        return f"{info.title} ({info.council}, {info.date_text}), {section}, lines {chunk.line_start}-{chunk.line_end}"
+        return self._passage(chunk, 0.0, ()).citation
+
+
+def similarities(dense_index, vectors: np.ndarray) -> np.ndarray:
+    """Inner product of each query vector with every vector of a FAISS index, in index order."""
+    n = dense_index.ntotal
+    sims, ids = dense_index.search(vectors, n)
+    out = np.zeros((len(vectors), n), dtype=np.float32)
+    for row, (s, i) in enumerate(zip(sims, ids)):
+        out[row, i[i >= 0]] = s[i >= 0]
+    return out
+
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, dense_weight: float) -> np.ndarray:
+    """The hybrid score: dense and BM25 scores each min-max rescaled over the candidates, then mixed."""
+    return dense_weight * _rescale(dense) + (1.0 - dense_weight) * _rescale(lexical)
 
 
 def _rescale(scores: np.ndarray) -> np.ndarray:
