@@ -74,10 +74,12 @@ class Answer:
     confidence: float = 0.0
     mode: str = "extractive"
     note: str = ""
+    #: The standalone question that was searched (a follow-up rewritten by `qa.Conversation`).
+    query: str = ""
 
     def to_json(self) -> dict:
         return {
-            "question": self.question, "answer": self.text, "abstained": self.abstained, "mode": self.mode,
+            "question": self.question, "query": self.query or self.question, "answer": self.text, "abstained": self.abstained, "mode": self.mode,
             "confidence": round(self.confidence, 4), "note": self.note,
             "citations": [{"n": i + 1, **p.to_json(),
                            "quotes": [{"text": q.text, "start": q.start, "end": q.end} for q in self.quotes
