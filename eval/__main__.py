@@ -16,7 +16,8 @@ DESCRIPTION = """Evaluate the retrievers and the answer engine on a question set
   python -m eval                                      # all retrievers + answers, eval/questions.jsonl
   python -m eval --json run.json --report out/report.md
   python -m eval --compare before.json after.json
-  python -m eval --beir path/to/scifact"""
+  python -m eval --beir path/to/scifact
+  python -m eval --conversations eval/conversations.jsonl   # follow-ups: raw, system, oracle"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, metavar="OUT.md", help="write a Markdown report with a hit@k plot beside it")
     p.add_argument("--beir", type=Path, metavar="DIR",
                    help="instead, evaluate on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)")
+    p.add_argument("--conversations", type=Path, metavar="FILE",
+                   help="instead, evaluate follow-up questions on a conversation file (JSON Lines): each turn "
+                        "asked alone (raw), through qa.Conversation (system) and as its gold rewrite (oracle)")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"),
                    help="print what changed between two --json results (runs nothing)")
     p.add_argument("--no-timing", action="store_true", help="skip the per-question search timing")
@@ -57,6 +61,15 @@ def main(argv: list[str] | None = None) -> int:
             before, after = (harness.load_run(p) for p in args.compare)
             print(report.format_comparison(report.compare_runs(before, after), str(args.compare[0]),
                                            str(args.compare[1])))
+            return 0
+        if args.conversations:
+            from eval import conversations
+
+            results = conversations.evaluate_conversations(args.conversations, index_dir=args.index,
+                                                           progress=not args.quiet, threads=args.threads or None)
+            print(conversations.format_results(results, str(args.conversations)))
+            if args.json:
+                print(f"\nWrote {conversations.save_results(results, args.json)}")
             return 0
         methods = harness.parse_methods(args.retriever)
         if args.beir:

@@ -12,6 +12,7 @@ import logging
 
 from qa.answer import Answer, Assistant, answer
 from qa.config import Settings
+from qa.conversation import Conversation
 from qa.errors import (
     CorpusError,
     IndexCorruptError,
@@ -25,6 +26,6 @@ from qa.retriever import Passage, Retriever
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["Answer", "Assistant", "answer",
+__all__ = ["Answer", "Assistant", "answer", "Conversation",
            "CorpusError", "IndexCorruptError", "IndexMissingError", "IndexStaleError", "ModelError", "Passage",
            "QAError", "QueryError", "Retriever", "Settings"]

@@ -1,0 +1,667 @@
+"""Follow-up questions: a conversation that rewrites a question leaning on the turns before it.
+
+    from qa import Assistant, Conversation
+    chat = Conversation(Assistant.load())
+    chat.ask("How many young people were waiting for a transition assessment?")
+    a = chat.ask("And what about Westminster?")
+    a.query   # "How many young people were waiting for a transition assessment in Westminster?"
+
+No language model is needed. Whether a question leans on the previous turn is decided from what
+it says, measured against the corpus rather than against lists of topic words:
+
+* its own topic: the words the index knows (BM25 vocabulary, weighted by IDF) other than the
+  councils' names, years, and words that only frame a question ("how many", "compare");
+* whether it opens as a continuation ("and ...", "what about ...") or refers back with a pronoun
+  or demonstrative ("it", "that", "they", "then", "there");
+* the councils it names (from the corpus catalogue), a place the reports do not cover (capitalised
+  words the corpus never writes in lower case and mentions at most in passing), and years.
+
+A question with no topic of its own ("And Westminster?", "how did that compare in 2016?") restates
+the previous standalone question with the council or year swapped. One with a short topic and a
+pronoun ("who led it?") has the pronoun replaced by the phrase of the previous question it most
+likely refers to, chosen by the dense similarity of each candidate rewrite to the corpus. One
+with a short topic and a continuation opener ("what about waiting times then?") keeps its topic
+and carries the previous council and year. Anything else is a new topic and is left alone.
+
+A follow-up about a place the reports do not cover is rewritten to name it as a council
+("Leeds Council"), which the Assistant abstains on; one about a year no report is from and the
+reports never mention abstains here, with the nearest sections.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import re
+import threading
+import weakref
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from qa.answer import NOT_FOUND, Answer
+from qa.errors import QueryError
+from qa.retriever import clean_query
+
+log = logging.getLogger(__name__)
+
+#: Dependency kinds a rewrite can report (the names used by eval/conversations.jsonl).
+KINDS = ("none", "entity_swap", "year_swap", "anaphora", "ellipsis")
+#: Previous turns kept (the rewriter only reads the latest; the rest is history for callers).
+MAX_TURNS = 50
+
+# Closed classes of English grammar, not topic words: how a follow-up opens, and the words that
+# point back to something said before.
+_OPENER = re.compile(r"^\s*(?:(?:and|but|also|so|ok|okay|then)\b[\s,]*)*(?:(?:what|how)\s+about\b|what\s+of\b|"
+                     r"same\s+(?:for|with)\b)?", re.IGNORECASE)
+_POINTERS = {"it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those", "there", "then",
+             "he", "she", "him", "his", "her", "hers"}
+_POSSESSIVE = {"its", "their", "theirs", "his", "her", "hers"}
+_DETERMINERS = {"the", "a", "an"}
+_WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "is", "are",
+       "was", "were", "has", "have", "had", "can", "could", "will", "would", "should"}
+_PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "by", "into", "over", "under",
+                 "between", "during", "after", "before", "within"}
+# Words that frame a question (how much, compared with what, who said it) rather than name its topic.
+_FRAME = ("many much number numbers percentage percent proportion share figure figures total amount according say "
+          "says said compare compared comparison change changed differ different difference happen happened "
+          "find found mention mentioned describe described tell get got long often")
+# A year or a financial year, as written: 2016, 2023/24, 2024-25, 2021/2022.
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*[/\-\u2013]\s*((?:19|20)?\d\d))?(?!\d)")
+_CALENDAR = {n.lower() for n in (*calendar.month_name, *calendar.day_name) if n}
+_WORD = re.compile(r"[A-Za-z][\w'’-]*|\d[\d/,.\-–]*\d|\d|[^\w\s]")
+#: A proper noun the reports mention in more chunks than this is a subject of theirs, not a place.
+MAX_PLACE_CHUNKS = 2
+#: Topic tokens a follow-up may have of its own and still lean on the previous turn.
+MAX_OWN_TOPIC = 3
+#: A question this short (in words) with one topic word at most leans on the previous turn ("Over how many days?").
+MAX_SHORT_WORDS = 5
+#: Candidate rewrites whose best dense similarity is this close to the best count as tied.
+TIE = 0.02
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """How a question was read: the standalone question to search, and why.
+
+    `kind` is "none" for a question that stands alone (a first question or a new topic), else
+    "entity_swap", "year_swap", "anaphora" or "ellipsis". `uncovered` names a council or year the
+    reports do not cover, if the question asks about one.
+    """
+
+    question: str
+    query: str
+    kind: str = "none"
+    reason: str = ""
+    uncovered: str = ""
+
+    @property
+    def rewritten(self) -> bool:
+        return self.query != self.question
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange: what was asked, how it was read, and the answer."""
+
+    question: str
+    rewrite: Rewrite
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a question says: its words, the councils, places and years it names, its own topic."""
+
+    words: list[str]
+    councils: list[str]  # catalogue councils, canonical names
+    council_text: str  # as written, e.g. "Westminster" or "Birmingham's"
+    place: str  # a place no report covers, as written
+    years: list[str]  # as written, e.g. "2016", "2023/24"
+    topic: list[str]  # stemmed topic tokens of its own
+    opener: str  # "and what about", "" if none
+    pointers: list[int]  # positions in `words` of words pointing back
+    report: str = ""  # a report named by its year, e.g. "the 2023 CQC assessment", as written
+
+
+class _CorpusFacts:
+    """What the rewriter needs from the corpus, computed once per index."""
+
+    def __init__(self, assistant) -> None:
+        retriever = assistant.retriever
+        self.lex = retriever.index.lexical
+        self.idf: dict[str, float] = assistant._idf
+        self.framing: set[str] = set(self.lex.tokens(_FRAME))
+        self.councils: list[str] = list(retriever.councils)
+        self.council_words = {c: _distinctive(c) for c in self.councils}
+        all_council_words = set().union(*self.council_words.values()) if self.councils else set()
+        # every word of the councils' names, "city" and "council" included: none is a question's topic
+        self.council_tokens = {t for c in self.councils for t in self.lex.tokens(c)}
+        self.report_years = {d.year for d in retriever.documents.values()}
+        # words the catalogue uses to describe its reports ("CQC assessment", "self-assessment", "peer challenge")
+        self.report_tokens = {t for d in retriever.documents.values()
+                              for t in self.lex.tokens(f"{d.short_title} {d.doc_type}")} - self.council_tokens
+        lower: set[str] = set()
+        df: Counter[str] = Counter()
+        mentioned_years: set[str] = set()
+        for chunk in retriever.index.chunks:
+            words = re.findall(r"[A-Za-z][\w'-]*", chunk.text)
+            lower.update(w.lower() for w in words if w[0].islower())
+            df.update({w.lower() for w in words})
+            mentioned_years.update(y for _, ys in _years(chunk.text) for y in ys)
+        self.lower_seen = lower
+        self.chunk_df = df
+        self.mentioned_years = mentioned_years
+        self.council_surface = all_council_words
+
+    def is_place(self, word: str) -> bool:
+        """A capitalised word naming a place the reports do not cover (not a council of theirs)."""
+        w = word.lower().rstrip("'’s") if word.lower().endswith(("'s", "’s")) else word.lower()
+        if not word[:1].isupper() or sum(c.isupper() for c in word) > 1 or len(w) < 3:
+            return False
+        if w in self.council_surface or w in _CALENDAR or w in _WH or w in _POINTERS:
+            return False
+        return w not in self.lower_seen and self.chunk_df.get(w, 0) <= MAX_PLACE_CHUNKS
+
+    def year_covered(self, year: tuple[str, ...]) -> bool:
+        return int(year[0]) in self.report_years or all(y in self.mentioned_years for y in year)
+
+
+_FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FACTS_LOCK = threading.Lock()
+
+
+def _facts(assistant) -> _CorpusFacts:
+    """The corpus facts of an assistant's index, shared by all its conversations (derived data only)."""
+    with _FACTS_LOCK:
+        facts = _FACTS.get(assistant)
+        if facts is None:
+            facts = _FACTS[assistant] = _CorpusFacts(assistant)
+        return facts
+
+
+def _distinctive(council: str) -> set[str]:
+    generic = {"the", "city", "county", "borough", "district", "metropolitan", "council", "of", "and", "royal"}
+    return set(re.findall(r"\w+", council.lower())) - generic
+
+
+class Rewriter:
+    """Turns a follow-up into a standalone question, given the previous standalone question.
+
+    Example:
+        >>> rw = Rewriter(Assistant.load())
+        >>> rw.rewrite("And in 2016?", "How many carers were supported?").query
+        'How many carers were supported in 2016?'
+    """
+
+    def __init__(self, assistant) -> None:
+        self.assistant = assistant
+        self.facts = _facts(assistant)
+
+    # -- reading a question ----------------------------------------------------------------
+    def read(self, question: str) -> _Reading:
+        f = self.facts
+        words = _WORD.findall(question)
+        lowered = [w.lower() for w in words]
+        councils = [c for c in f.councils if f.council_words[c] & {_bare(w) for w in lowered}]
+        council_text = ""
+        for i, w in enumerate(words):
+            if _bare(w.lower()) in f.council_surface:
+                end = i + 1  # "Birmingham City Council" as one name
+                while end < len(words) and words[end].lower() in {"city", "county", "borough", "council"}:
+                    end += 1
+                council_text = " ".join(words[i:end])
+                break
+        m = _OPENER.match(question)
+        place = self._place(words, bool(m and m.group(0).strip()))
+        years = [text for text, _ in _years(question)]
+        year_tokens = {t for y in years for t in re.findall(r"\d+", y)}
+        place_tokens = set(self.facts.lex.tokens(place)) if place else set()
+        report = self._report(words)
+        report_tokens = set(f.lex.tokens(report)) if report else set()
+        topic = [t for t in f.lex.tokens(question)
+                 if t not in f.framing and t not in f.council_tokens and t not in place_tokens
+                 and not t.isdigit() and t not in year_tokens and t not in report_tokens]
+        m = _OPENER.match(question)
+        opener = m.group(0).strip() if m and m.group(0).strip() else ""
+        pointers = [i for i, w in enumerate(lowered) if w in _POINTERS and self._points_back(lowered, i)]
+        return _Reading(words, councils, council_text, place, years, topic, opener, pointers, report)
+
+    def _report(self, words: list[str]) -> str:
+        """A report named by its year and the catalogue's words for it: "the 2023 CQC assessment"."""
+        f = self.facts
+        for i, w in enumerate(words):
+            if not _YEAR.fullmatch(w):
+                continue
+            start, end = i, i + 1
+            while end < len(words) and words[end][:1].isalpha() and set(f.lex.tokens(words[end])) & f.report_tokens:
+                end += 1
+            while start > 0 and words[start - 1][:1].isalpha() and (
+                    set(f.lex.tokens(words[start - 1])) & f.report_tokens):
+                start -= 1
+            if end == i + 1 and start == i:
+                continue  # a bare year: not a report
+            if start > 0 and words[start - 1].lower() in _DETERMINERS:
+                start -= 1
+            return _join(words[start:end])
+        return ""
+
+    def _place(self, words: list[str], opener: bool = False) -> str:
+        """A place the reports do not cover, named where a council would be ("And Leeds?", "in Leeds").
+
+        A run of capitalised words is a place when none of its words is one the corpus also writes
+        in lower case or a council of the catalogue ("Birmingham Care Wage", "Care Act" are not),
+        each is a proper noun the reports mention at most in passing, and it stands where a council
+        would: alone after the opener, or after a preposition.
+        """
+        f = self.facts
+        content = [i for i, w in enumerate(words) if w[:1].isalnum() and f.lex.tokens(w)
+                   and f.lex.tokens(w)[0] not in f.framing]
+        i = 0
+        while i < len(words):
+            if not words[i][:1].isupper():
+                i += 1
+                continue
+            j = i
+            while j < len(words) and words[j][:1].isupper() and words[j][:1].isalpha():
+                j += 1
+            run = words[i:j]
+            names = [w for w in run if w.lower() not in {"city", "county", "borough", "council"}]
+            if i == 0 and names and not f.is_place(names[0]):  # a question's first word is capitalised anyway
+                names, run = names[1:], run[1:]
+                i += 1
+            if names and all(f.is_place(w) for w in names):
+                others = [k for k in content if not i <= k < j]
+                alone = not others and (opener or all(not w[:1].isalnum() for w in words[:i] + words[j:]))
+                named = run[-1].lower() == "council" or names[-1].lower().endswith(("'s", "’s"))
+                slot = alone or named or (i > 0 and words[i - 1].lower() in _PREPOSITIONS)
+                if slot:
+                    return " ".join(run)
+            i = max(j, i + 1)
+        return ""
+
+    @staticmethod
+    def _points_back(lowered: list[str], i: int) -> bool:
+        """Whether the pointer word at `i` refers back ("who led it"), not forward ("the plan that was")."""
+        w = lowered[i]
+        if w not in {"that", "this", "these", "those"}:
+            return True
+        before = lowered[i - 1] if i else ""
+        # "the team that led" / "said that": a relative or complementiser after a noun or verb
+        return not (before and before not in _WH and before not in _PREPOSITIONS and before.isalpha()
+                    and before not in {"and", "but", "about"})
+
+    # -- rewriting -------------------------------------------------------------------------
+    def rewrite(self, question: str, previous: str | None, previous_council: str = "") -> Rewrite:
+        """The standalone question for `question` after the standalone question `previous`.
+
+        `previous_council` is the council the previous answer was about, carried when neither
+        question names one.
+        """
+        now = self.read(question)
+        uncovered = self._uncovered(now)
+        if not previous:
+            return Rewrite(question, question, "none", "first question", uncovered)
+        before = self.read(previous)
+        swaps_council = bool(now.place or (now.councils and set(now.councils) != set(before.councils)))
+        swaps_year = bool(now.years and set(now.years) != set(before.years))
+        if not now.topic:  # "And Westminster?", "how did that compare in 2016?", "why?"
+            query = self._swap(previous, before, now)
+            kind = ("entity_swap" if swaps_council else "year_swap" if swaps_year
+                    else "anaphora" if now.pointers else "ellipsis")
+            return Rewrite(question, query, kind, "no topic of its own: the previous question, "
+                           + ("with the council or year changed" if swaps_council or swaps_year else "restated"),
+                           uncovered)
+        time_or_place = all(now.words[i].lower() in {"then", "there"} for i in now.pointers)
+        if len(now.topic) <= MAX_OWN_TOPIC and now.pointers and not (now.opener and time_or_place):
+            query = self._resolve(question, now, previous, before, previous_council)
+            return Rewrite(question, query, "anaphora",
+                           f"refers back ({', '.join(now.words[i] for i in now.pointers)})", uncovered)
+        short = len(now.topic) <= 1 and len([w for w in now.words if w[:1].isalnum()]) <= MAX_SHORT_WORDS
+        if (len(now.topic) <= MAX_OWN_TOPIC and now.opener) or short:
+            text = _strip_opener(question, now.opener) if now.opener else question
+            if re.match(r"(?i)(%s)\b" % "|".join(_WH), text):  # a question of its own: which topic does it continue?
+                phrases = [p for p in self._antecedents(previous, before) if not set(self.facts.lex.tokens(p)) <= set(
+                    self.facts.lex.tokens(text))]
+                text = self._most_similar([text] + [_append(text, f"for {p}") for p in phrases])
+            query = self._carry(text, now, before, previous_council)
+            why = f"opens as a continuation ({now.opener!r})" if now.opener else "short, with one topic word at most"
+            return Rewrite(question, query, "ellipsis", why, uncovered)
+        return Rewrite(question, question, "none", "a topic of its own", uncovered)
+
+    def _uncovered(self, r: _Reading) -> str:
+        if r.place:
+            return r.place
+        for text, parts in _years(" ".join(r.words)):
+            if not self.facts.year_covered(parts):
+                return text
+        return ""
+
+    def _swap(self, previous: str, before: _Reading, now: _Reading) -> str:
+        """The previous question with the council and year the follow-up names put in."""
+        query = previous
+        new_council = _place_as_council(now.place) if now.place else now.council_text
+        if new_council and (now.place or set(now.councils) != set(before.councils)):
+            if before.council_text:
+                possessive = before.council_text.lower().endswith(("'s", "’s"))
+                name = new_council + ("'s" if possessive and not new_council.endswith("Council") else "")
+                query = _replace_word(query, before.council_text, name)
+                if possessive and name.endswith("Council"):  # "Birmingham's X" -> "X in Leeds Council"
+                    query = _replace_word(query, name, "").strip()
+                    query = _append(query, f"in {new_council}")
+            else:
+                query = _append(query, f"in {new_council}")
+        if now.report and before.report and now.report.lower() != before.report.lower():
+            query = _replace_word(query, before.report, now.report)
+        elif now.report and not before.report:
+            query = (_replace_year(query, before.years, now.report) if before.years
+                     else _append(query, f"according to {now.report}"))
+        elif now.years and set(now.years) != set(before.years):
+            query = self._other_report_words(query, now.years[0])
+            if before.years:
+                query = _replace_year(query, before.years, now.years[0])
+            else:
+                query = _append(query, f"in {now.years[0]}")
+        return _tidy(_swap_wh(query, now))
+
+    def _other_report_words(self, query: str, year: str) -> str:
+        """`query` with words naming a report of another year ("CQC" for 2016) put as the year's report.
+
+        "What did CQC find about X?" asked again for 2016 is about the 2016 peer challenge letter:
+        the catalogue says which reports are from which year and what they are called.
+        """
+        f = self.facts
+        docs = [d for d in self.assistant.retriever.documents.values() if str(d.year) == year[:4]]
+        names = {re.sub(r"\s*\(.*\)\s*$", "", d.short_title) for d in docs}
+        if len(names) != 1:
+            return query
+        own = {t for d in docs for t in f.lex.tokens(f"{d.short_title} {d.doc_type}")}
+        words = _WORD.findall(query)
+        out, i = [], 0
+        while i < len(words):
+            j = i
+            while j < len(words) and words[j][:1].isalpha() and f.lex.tokens(words[j]) and \
+                    set(f.lex.tokens(words[j])) <= f.report_tokens:
+                j += 1
+            span = {t for w in words[i:j] for t in f.lex.tokens(w)}
+            a_name = any(w[:1].isupper() for w in words[max(i, 1):j])  # "CQC", "Peer Challenge"; not "assessments"
+            if j > i and a_name and not span <= own:
+                name = next(iter(names))
+                out.append("the " + (name if name[:2].isupper() else name[:1].lower() + name[1:]))
+                i = j
+            else:
+                out.append(words[i])
+                i += 1
+        return _join(out)
+
+    def _carry(self, text: str, now: _Reading, before: _Reading, previous_council: str) -> str:
+        """`text` with the previous turn's council and year added where the follow-up names none."""
+        query = _drop_time_pointers(text, now)
+        if now.place:
+            query = _append(_replace_word(query, now.place, "").strip() or query, f"in {_place_as_council(now.place)}")
+        elif not now.councils:
+            council = before.council_text or _short_council(previous_council)
+            if council:
+                query = _append(query, f"in {_bare(council)}")
+        if not now.years and before.years:
+            query = _append(query, f"in {before.years[0]}")
+        query = query.strip()
+        if not re.match(r"(?i)(%s)\b" % "|".join(_WH), query):
+            first = query.split(" ", 1)[0]
+            if first.lower() in self.facts.lower_seen and first[1:].islower():
+                query = query[:1].lower() + query[1:]
+            query = f"What about {query}"
+        return _tidy(query)
+
+    def _resolve(self, question: str, now: _Reading, previous: str, before: _Reading,
+                 previous_council: str) -> str:
+        """`question` with its pointers replaced by the phrase of `previous` they most likely refer to."""
+        pronoun = now.words[now.pointers[0]].lower() if now.pointers else ""
+        phrases = self._antecedents(previous, before, pronoun)
+        words = list(now.words)
+        candidates = []
+        for phrase in phrases or [previous.rstrip("?. ")]:
+            out = []
+            for i, w in enumerate(words):
+                low = w.lower()
+                if i in now.pointers and low in {"then", "there"}:
+                    continue  # time and place are carried below
+                if i in now.pointers and low in _POSSESSIVE:
+                    out.append(phrase + "'s")
+                elif i in now.pointers and low in {"that", "this", "these", "those"} and i + 1 < len(words) \
+                        and words[i + 1][:1].isalpha() and words[i + 1].lower() not in _WH | _PREPOSITIONS:
+                    out.append("the")  # "that figure": a demonstrative before its noun
+                elif i in now.pointers:
+                    out.append(phrase)
+                else:
+                    out.append(w)
+            candidates.append(_join(out))
+        best = self._most_similar(candidates) if len(candidates) > 1 else candidates[0]
+        return self._carry(best, self.read(best), before, previous_council)
+
+    def _antecedents(self, previous: str, before: _Reading, pronoun: str = "") -> list[str]:
+        """Noun phrases of the previous question a pronoun may stand for, e.g. "the 2016 peer challenge".
+
+        Without a parser: every span of up to four words inside a run of content words (joined by
+        "of", "for", "and"), that does not only name a council or a year; for "they" / "it", spans
+        ending in a plural / singular word are preferred when there are some.
+        """
+        words = [w for w in _WORD.findall(previous) if w not in "?.!,"]
+        lex, f = self.facts.lex, self.facts
+        tokens = [lex.tokens(w) for w in words]
+        content = [bool(t) and t[0] not in f.framing for t in tokens]
+        context = [bool(t) and t[0] in f.council_tokens or bool(_YEAR.fullmatch(w)) for t, w in zip(tokens, words)]
+        content = [c or x for c, x in zip(content, context)]
+        joiners = {"of", "for", "and"}
+        phrases: list[str] = []
+        for s in range(len(words)):
+            if not content[s] or (s == 1 and words[0].lower() in _WH) and not context[s]:
+                continue
+            for e in range(s + 1, min(len(words), s + 6) + 1):
+                if not all(content[k] or words[k].lower() in joiners for k in range(s, e)) or not content[e - 1]:
+                    continue
+                name = e - s > 1 and words[s + 1][:1].isupper()  # "Birmingham Care Wage" is a name
+                if (context[s] and not name) or context[e - 1]:
+                    continue  # a council or a year at an edge: carried anyway
+                begin = s - 1 if s and words[s - 1].lower() in _DETERMINERS else s
+                phrase = _join(words[begin:e])
+                if phrase not in phrases:
+                    phrases.append(phrase)
+        plural = pronoun in {"they", "them", "their", "theirs", "these", "those"}
+        singular = pronoun in {"it", "its", "this", "that"}
+        if plural or singular:
+            agree = [p for p in phrases if _plural(p.split()[-1]) == plural]
+            phrases = agree or phrases
+        return phrases
+
+    def _most_similar(self, candidates: list[str]) -> str:
+        """The candidate question the corpus answers most closely (highest dense similarity)."""
+        retriever = self.assistant.retriever
+        try:
+            found = retriever.retrieve_batch(candidates, 1, method="dense")
+        except QueryError:
+            return candidates[0]
+        scores = [float(r.dense_scores.max()) if r.dense_scores is not None else 0.0 for r in found]
+        best = max(scores)
+        # near-ties go to the more specific question: the higher mean IDF of its words
+        # ("the Birmingham Care Wage", not "... Care"; "direct payments", not "use direct payments")
+        close = [i for i in range(len(candidates)) if scores[i] >= best - TIE]
+        return candidates[max(close, key=lambda i: (self._specificity(candidates[i]), scores[i]))]
+
+    def _specificity(self, text: str) -> float:
+        idf = self.facts.idf
+        tokens = self.facts.lex.tokens(text)
+        return sum(idf.get(t, 0.0) for t in tokens) / len(tokens) if tokens else 0.0
+
+
+# -- text helpers ------------------------------------------------------------------------------
+def _years(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Years named in `text`: (as written, (first year,) or (first, second year)), e.g. ("2023/24", ("2023", "2024"))."""
+    out = []
+    for m in _YEAR.finditer(text):
+        start, end = m.group(1), m.group(2)
+        if end:
+            end = end if len(end) == 4 else start[:2] + end
+            out.append((m.group(0), (start, end) if int(end) == int(start) + 1 else (start,)))
+        else:
+            out.append((m.group(0), (start,)))
+    return out
+
+
+def _plural(word: str) -> bool:
+    w = word.lower()
+    return w.endswith("s") and not w.endswith(("ss", "us", "is", "'s", "’s"))
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"['’]s?$", "", word)
+
+
+def _join(words: list[str]) -> str:
+    text = " ".join(words)
+    return re.sub(r"\s+([?.!,;:])", r"\1", re.sub(r"\s+(['’]s)\b", r"\1", text))
+
+
+def _append(query: str, phrase: str) -> str:
+    """`phrase` added before the question mark: "How many X?" + "in 2016" -> "How many X in 2016?"."""
+    body = query.rstrip().rstrip("?.! ")
+    return f"{body} {phrase}?"
+
+
+def _replace_word(text: str, old: str, new: str) -> str:
+    return re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", new, text, count=1)
+
+
+def _replace_year(text: str, old_years: list[str], new: str) -> str:
+    for y in old_years:
+        at = text.find(y)
+        if at >= 0:
+            return text[:at] + new + text[at + len(y):]
+    return _append(text, f"in {new}")
+
+
+def _place_as_council(place: str) -> str:
+    return place if place.endswith("Council") else f"{place} Council"
+
+
+def _short_council(council: str) -> str:
+    """ "Birmingham City Council" -> "Birmingham" (how staff name it; the Assistant matches either)."""
+    words = [w for w in council.split() if w.lower() not in {"city", "county", "borough", "council", "district",
+                                                             "metropolitan"}]
+    return " ".join(words)
+
+
+def _strip_opener(question: str, opener: str) -> str:
+    rest = question[len(question) - len(question.lstrip()) + len(opener):] if question.lstrip().lower().startswith(
+        opener.lower()) else question
+    return rest.strip(" ,") or question
+
+
+def _drop_time_pointers(text: str, now: _Reading) -> str:
+    """ "waiting times then" -> "waiting times": "then" and "there" are carried as the year and council."""
+    return re.sub(r"\s+\b(then|there)\b(?=\s*[?.!]?\s*$)", "", text, flags=re.IGNORECASE)
+
+
+def _swap_wh(query: str, now: _Reading) -> str:
+    """The previous question asked with the follow-up's own question word: "Why did they do that?"
+    after "When did X appoint Y?" is "Why did X appoint Y?". Comparisons ("how did that compare")
+    keep the previous question as it was."""
+    asked = [w.lower() for w in now.words if w[:1].isalpha()]
+    wh = asked[0] if asked else ""
+    if wh not in {"what", "which", "who", "when", "where", "why", "how"} or now.opener:
+        return query
+    if any(t in _FRAME.split() for t in asked) or (len(asked) > 1 and asked[1] in {"many", "much", "long", "often"}):
+        return query
+    first = query.split(" ", 1)
+    if len(first) == 2 and first[0].lower() in {"what", "which", "who", "when", "where", "why"} and \
+            first[0].lower() != wh:
+        return f"{wh.capitalize()} {first[1]}"
+    return query
+
+
+def _tidy(query: str) -> str:
+    query = re.sub(r"\s+", " ", query).strip()
+    query = re.sub(r"\s+([?.!,])", r"\1", query)
+    return query[:1].upper() + query[1:]
+
+
+class Conversation:
+    """Questions asked in turn, each follow-up rewritten into a standalone question before it is asked.
+
+    Example:
+        >>> chat = Conversation(Assistant.load())
+        >>> chat.ask("How many young people were waiting for a transition assessment?").text
+        >>> a = chat.ask("And what about Westminster?")
+        >>> a.query, a.abstained
+        >>> chat.reset()  # a new topic: earlier turns are forgotten
+
+    One conversation per user: it keeps their turns. It is safe to call from several threads
+    (turns are taken one at a time).
+    """
+
+    def __init__(self, assistant, *, max_turns: int = MAX_TURNS) -> None:
+        self.assistant = assistant
+        self.rewriter = Rewriter(assistant)
+        self.max_turns = max_turns
+        self._turns: list[Turn] = []
+        self._lock = threading.Lock()
+
+    @property
+    def turns(self) -> list[Turn]:
+        with self._lock:
+            return list(self._turns)
+
+    def reset(self) -> None:
+        """Forget the earlier turns: the next question starts a new topic."""
+        with self._lock:
+            self._turns.clear()
+
+    def rewrite(self, question: str) -> Rewrite:
+        """How `question` would be read after the turns so far (asks nothing, records nothing)."""
+        cleaned = clean_query(question, self.assistant.retriever.settings.max_query_chars)
+        with self._lock:
+            last = self._turns[-1] if self._turns else None
+        if last is None:
+            return self.rewriter.rewrite(cleaned, None)
+        return self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer))
+
+    def ask(self, question: str, council: str | None = None, doc_id: str | None = None,
+            year: int | None = None) -> Answer:
+        """Answer `question` in the light of the turns before; `Answer.query` is the question searched.
+
+        Raises QueryError on bad input (the conversation is then unchanged).
+        """
+        with self._lock:
+            last = self._turns[-1] if self._turns else None
+            cleaned = clean_query(question, self.assistant.retriever.settings.max_query_chars)
+            rw = (self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer)) if last
+                  else self.rewriter.rewrite(cleaned, None))
+            if rw.uncovered and rw.kind != "none" and not rw.uncovered.endswith("Council") and re.fullmatch(
+                    r"[\d/]+", rw.uncovered):
+                answer = self._abstain_year(rw, council, doc_id, year)
+            else:
+                answer = self.assistant.ask(rw.query, council=council, doc_id=doc_id, year=year)
+            answer = replace(answer, question=question, query=rw.query)
+            self._turns.append(Turn(question, rw, answer))
+            del self._turns[: -self.max_turns]
+            log.debug("turn %d: %r read as %r (%s: %s)", len(self._turns), question, rw.query, rw.kind, rw.reason)
+            return answer
+
+    def _abstain_year(self, rw: Rewrite, council, doc_id, year) -> Answer:
+        years = sorted({d.year for d in self.assistant.retriever.documents.values()})
+        why = (f"These reports are from {', '.join(map(str, years))} and do not mention {rw.uncovered}.")
+        nearest = self.assistant.retriever.search(rw.query, k=3, council=council, doc_id=doc_id, year=year) \
+            if not year or year in years else []
+        lines = [f"{NOT_FOUND} {why}"]
+        if nearest:
+            lines.append("The nearest sections are:")
+            lines += [f"- {p.title} ({p.date_text}): {p.section or 'introduction'}" for p in nearest]
+        return Answer(rw.question, "\n".join(lines), True, nearest=nearest, note=why)
+
+
+def _answer_council(answer: Answer) -> str:
+    """The one council an answer's passages are about ("" if none or several)."""
+    councils = {p.council for p in (answer.citations or [])}
+    return councils.pop() if len(councils) == 1 else ""
+
+
+__all__ = ["Conversation", "Rewrite", "Rewriter", "Turn", "KINDS"]
