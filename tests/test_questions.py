@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from eval.harness import QUESTION_TYPES, normalise
+from eval.harness import QUESTION_TYPES, SPLITS, UNANSWERABLE_TYPES, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
 CORPUS = ROOT / "corpus"
 REQUIRED = {"id": str, "type": str, "question": str, "evidence": list, "answer": list}
-ALLOWED = set(REQUIRED) | {"evidence_all"}
+ALLOWED = set(REQUIRED) | {"evidence_all", "answer_all", "split"}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,9 @@ def test_every_line_has_the_required_keys_and_types(rows):
             problems.append(f"{row.get('id')}: unknown keys {sorted(set(row) - ALLOWED)}")
         if row.get("type") not in QUESTION_TYPES:
             problems.append(f"{row.get('id')}: type {row.get('type')!r}")
-        for key in ("evidence", "answer", "evidence_all"):
+        if row.get("split", "dev") not in SPLITS:
+            problems.append(f"{row.get('id')}: split {row.get('split')!r}")
+        for key in ("evidence", "answer", "evidence_all", "answer_all"):
             if any(not isinstance(s, str) or not s.strip() for s in row.get(key, [])):
                 problems.append(f"{row.get('id')}: {key} holds an empty or non-string item")
         if not isinstance(row.get("question"), str) or not row["question"].strip():
@@ -65,17 +67,27 @@ def test_ids_are_unique(rows):
 
 def test_answers_and_evidence_empty_exactly_for_unanswerable(rows):
     wrong = [r["id"] for r in rows
-             if (r["type"] == "unanswerable") != (not r["answer"])
-             or (r["type"] == "unanswerable") != (not r["evidence"])
-             or (r["type"] == "unanswerable" and r.get("evidence_all"))]
+             if (r["type"] in UNANSWERABLE_TYPES) != (not r["answer"])
+             or (r["type"] in UNANSWERABLE_TYPES) != (not r["evidence"])
+             or (r["type"] in UNANSWERABLE_TYPES and (r.get("evidence_all") or r.get("answer_all")))]
     assert not wrong
 
 
 def test_size_and_mix(rows):
     types = Counter(r["type"] for r in rows)
-    assert len(rows) >= 100
+    assert len(rows) >= 300
     assert types["unanswerable"] >= 10
+    assert types["lay"] >= 40 and types["near_miss"] >= 40 and types["comparison"] >= 10, types
     assert set(types) == set(QUESTION_TYPES), types
+    heldout = Counter(r["type"] for r in rows if r.get("split") == "heldout")
+    assert all(heldout[t] >= 5 for t in ("lay", "near_miss")), "a part of the new questions is kept aside"
+
+
+def test_each_answer_all_string_is_in_its_own_evidence(rows):
+    """A comparison needs one figure from each side: each answer_all string sits in some evidence_all string."""
+    wrong = [r["id"] for r in rows for a in r.get("answer_all", [])
+             if not any(normalise(a) in normalise(e) for e in r.get("evidence_all", []))]
+    assert not wrong
 
 
 def test_every_evidence_string_is_in_the_corpus(rows, corpus):
