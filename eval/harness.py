@@ -31,7 +31,13 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 METHODS: tuple[str, ...] = ("bm25", "dense", "hybrid")
-QUESTION_TYPES: tuple[str, ...] = ("fact", "paraphrase", "cross", "unanswerable")
+#: fact: in the reports' words; paraphrase / lay: reworded, lay in the words staff and residents use;
+#: cross / comparison: evidence from two reports; unanswerable / near_miss: no report gives the fact
+#: (near_miss: a plausible question on a topic the reports cover).
+QUESTION_TYPES: tuple[str, ...] = ("fact", "paraphrase", "lay", "cross", "comparison", "unanswerable", "near_miss")
+UNANSWERABLE_TYPES: tuple[str, ...] = ("unanswerable", "near_miss")
+#: Questions are split into a development part (tuned on) and a held-out part (only measured).
+SPLITS: tuple[str, ...] = ("dev", "heldout")
 #: Deepest cutoff of the ranking metrics (MRR@10, nDCG@10, the hit@k curve).
 METRIC_DEPTH = 10
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "questions.jsonl"
@@ -57,6 +63,9 @@ class Question:
     evidence: tuple[str, ...]
     answer: tuple[str, ...]
     evidence_all: tuple[str, ...] = ()
+    #: every one of these must be in the answer (a comparison's figure from each side)
+    answer_all: tuple[str, ...] = ()
+    split: str = "dev"
 
     @property
     def answerable(self) -> bool:
@@ -82,20 +91,23 @@ def parse_question(data: object, where: str = "") -> Question:
     if data["type"] not in QUESTION_TYPES:
         raise EvalError(f"{prefix}type must be one of {', '.join(QUESTION_TYPES)}. Currently, it is {data['type']!r}")
     lists: dict[str, tuple[str, ...]] = {}
-    for key in ("evidence", "answer", "evidence_all"):
+    for key in ("evidence", "answer", "evidence_all", "answer_all"):
         value = data.get(key, [])
-        if key != "evidence_all" and key not in data:
+        if key in ("evidence", "answer") and key not in data:
             raise EvalError(f"{prefix}{key!r} is missing")
         if not isinstance(value, list) or not all(isinstance(s, str) and s.strip() for s in value):
             raise EvalError(f"{prefix}{key!r} must be a list of non-empty strings. Currently, it is {value!r}")
         lists[key] = tuple(value)
-    unanswerable = data["type"] == "unanswerable"
-    if unanswerable and (lists["evidence"] or lists["answer"] or lists["evidence_all"]):
+    split = data.get("split", "dev")
+    if split not in SPLITS:
+        raise EvalError(f"{prefix}split must be one of {', '.join(SPLITS)}. Currently, it is {split!r}")
+    unanswerable = data["type"] in UNANSWERABLE_TYPES
+    if unanswerable and any(lists.values()):
         raise EvalError(f"{prefix}an unanswerable question must have empty evidence and answer")
     if not unanswerable and not (lists["evidence"] and lists["answer"]):
         raise EvalError(f"{prefix}an answerable question needs evidence and answer strings")
     return Question(data["id"], data["type"], data["question"], lists["evidence"], lists["answer"],
-                    lists["evidence_all"])
+                    lists["evidence_all"], lists["answer_all"], split)
 
 
 def load_questions(path: str | Path = DEFAULT_QUESTIONS) -> list[Question]:
@@ -138,6 +150,13 @@ def contains(text: str, needle: str) -> bool:
     return normalise(needle) in normalise(text)
 
 
+def passage_text(passage: Any) -> str:
+    """What a reader sees of a passage: its section path above its text (a score line sits under
+    its statement's heading), as evidence is matched against it."""
+    path = getattr(passage, "section_path", ())
+    return f"{' › '.join(path)}\n{passage.text}" if path else str(passage.text)
+
+
 def need_ranks(question: Question, texts: Sequence[str]) -> list[int | None]:
     """For each need of `question`, the 1-based rank of the first text meeting it (None: none does)."""
     normalised = [normalise(t) for t in texts]
@@ -159,7 +178,11 @@ def answer_is_correct(question: Question, text: str, abstained: bool) -> bool:
     """Answerable: an answer string occurs in the text and it did not abstain. Unanswerable: it abstained."""
     if not question.answerable:
         return abstained
-    return not abstained and any(contains(text, a) for a in question.answer)
+    if abstained:
+        return False
+    if question.answer_all:
+        return all(contains(text, a) for a in question.answer_all)
+    return any(contains(text, a) for a in question.answer)
 
 
 # -- metrics -----------------------------------------------------------------------------------
@@ -313,6 +336,7 @@ class QuestionResult:
     type: str
     question: str
     answerable: bool
+    split: str = "dev"
     ranks: dict[str, int | None] = field(default_factory=dict)
     need_ranks: dict[str, list[int | None]] = field(default_factory=dict)
     top: dict[str, TopPassage] = field(default_factory=dict)
@@ -332,6 +356,7 @@ class QuestionResult:
     def from_dict(cls, d: dict) -> QuestionResult:
         return cls(
             id=d["id"], type=d["type"], question=d.get("question", ""), answerable=bool(d["answerable"]),
+            split=d.get("split", "dev"),
             ranks=dict(d.get("ranks", {})), need_ranks={m: list(v) for m, v in d.get("need_ranks", {}).items()},
             top={m: TopPassage(**t) for m, t in d.get("top", {}).items()}, answer=d.get("answer"),
             abstained=d.get("abstained"), correct=d.get("correct"), confidence=d.get("confidence"),
@@ -360,13 +385,15 @@ class Summary:
     answers: AnswerMetrics | None
     latency: dict[str, LatencyStats]  # keys: "search:<method>" and "ask"
     by_type: dict[str, TypeSummary]
+    by_split: dict[str, TypeSummary] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict) -> Summary:
         return cls({m: RetrievalMetrics.from_dict(v) for m, v in d["retrieval"].items()},
                    AnswerMetrics.from_dict(d["answers"]) if d.get("answers") else None,
                    {m: LatencyStats.from_dict(v) for m, v in d.get("latency", {}).items()},
-                   {t: TypeSummary.from_dict(v) for t, v in d.get("by_type", {}).items()})
+                   {t: TypeSummary.from_dict(v) for t, v in d.get("by_type", {}).items()},
+                   {t: TypeSummary.from_dict(v) for t, v in d.get("by_split", {}).items()})
 
 
 @dataclass(frozen=True)
@@ -461,13 +488,16 @@ def summarise(results: Sequence[QuestionResult], methods: Sequence[str], depth: 
     ask_ms = [r.ask_ms for r in results if r.ask_ms is not None]
     if ask_ms:
         latency["ask"] = LatencyStats.of(ask_ms)
-    types = [t for t in QUESTION_TYPES if any(r.type == t for r in results)]
-    by_type = {}
-    for t in types:
-        rs = [r for r in results if r.type == t]
-        by_type[t] = TypeSummary(len(rs), retrieval(rs) if any(r.answerable for r in rs) else {},
-                                 AnswerMetrics.of(rs) if asked else None)
-    return Summary(retrieval(results), AnswerMetrics.of(results) if asked else None, latency, by_type)
+    def group(rs: Sequence[QuestionResult]) -> TypeSummary:
+        return TypeSummary(len(rs), retrieval(rs) if any(r.answerable for r in rs) else {},
+                           AnswerMetrics.of(rs) if asked else None)
+
+    by_type = {t: group([r for r in results if r.type == t]) for t in QUESTION_TYPES
+               if any(r.type == t for r in results)}
+    by_split = {s: group([r for r in results if r.split == s]) for s in SPLITS
+                if any(r.split == s for r in results)}
+    return Summary(retrieval(results), AnswerMetrics.of(results) if asked else None, latency, by_type,
+                   by_split if len(by_split) > 1 else {})
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -551,7 +581,7 @@ def run_eval(retriever: SearchesPassages, questions: Sequence[Question], *, assi
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
     depth = max(k, METRIC_DEPTH)
-    results = [QuestionResult(q.id, q.type, q.question, q.answerable) for q in questions]
+    results = [QuestionResult(q.id, q.type, q.question, q.answerable, q.split) for q in questions]
     texts = [q.question for q in questions]
 
     for method in _progress(methods, progress, desc="ranking", unit="retriever"):
@@ -559,13 +589,13 @@ def run_eval(retriever: SearchesPassages, questions: Sequence[Question], *, assi
             if passages:
                 res.top[method] = TopPassage.of(passages[0])
             if q.answerable:
-                res.need_ranks[method] = need_ranks(q, [p.text for p in passages])
+                res.need_ranks[method] = need_ranks(q, [passage_text(p) for p in passages])
                 res.ranks[method] = question_rank(res.need_ranks[method])
 
     chunks = getattr(getattr(retriever, "index", None), "chunks", None)
     if chunks is not None:
         by_id = {r.id: r for r in results}
-        for qid, missing in unreachable_needs(questions, [c.text for c in chunks]).items():
+        for qid, missing in unreachable_needs(questions, [passage_text(c) for c in chunks]).items():
             by_id[qid].unreachable = missing
 
     if timing or assistant is not None:

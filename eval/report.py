@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eval.harness import METRIC_DEPTH, EvalRun, QuestionResult, hit_at_k
+from eval.harness import METRIC_DEPTH, UNANSWERABLE_TYPES, EvalRun, QuestionResult, hit_at_k
 
 if TYPE_CHECKING:
     from eval.beir import BeirRun
@@ -96,16 +96,29 @@ def latency_rows(run: EvalRun) -> tuple[list[str], list[list[str]]]:
 
 
 def type_rows(run: EvalRun) -> tuple[list[str], list[list[str]]]:
+    return group_rows(run, run.summary.by_type, "type")
+
+
+def split_rows(run: EvalRun) -> tuple[list[str], list[list[str]]]:
+    """Dev and held-out parts side by side; answers give accuracy, abstention and false abstention."""
+    return group_rows(run, run.summary.by_split, "split")
+
+
+def group_rows(run: EvalRun, groups: dict, label: str) -> tuple[list[str], list[list[str]]]:
     k, methods = run.meta.k, run.meta.methods
     primary = primary_method(methods)
-    headers = ["type", "n", *(f"{m} hit@{k}" for m in methods), f"{primary} MRR@{METRIC_DEPTH}", "answers"]
+    headers = [label, "n", *(f"{m} hit@{k}" for m in methods), f"{primary} MRR@{METRIC_DEPTH}", "answers"]
     rows = []
-    for name, ts in run.summary.by_type.items():
+    for name, ts in groups.items():
         hits = [_num(ts.retrieval[m].hit(k)) if m in ts.retrieval else _DASH for m in methods]
         mrr = _num(ts.retrieval[primary].mrr) if primary in ts.retrieval else _DASH
         if ts.answers is None:
             answers = _DASH
-        elif name == "unanswerable":
+        elif label == "split":
+            a = ts.answers
+            answers = (f"{_num(a.accuracy)} correct, {_num(a.abstention_accuracy)} abstained, "
+                       f"{_num(a.false_abstention_rate)} false abst.")
+        elif name in UNANSWERABLE_TYPES:
             answers = f"{_num(ts.answers.abstention_accuracy)} abstained"
         else:
             answers = f"{_num(ts.answers.accuracy)} correct"
@@ -169,6 +182,8 @@ def format_run(run: EvalRun, *, failures: bool = True) -> str:
         threads = f", {run.meta.threads} thread{'s' if run.meta.threads != 1 else ''}" if run.meta.threads else ""
         out += ["", f"Latency: one question at a time, after warm-up{threads}", text_table(headers, rows)]
     out += ["", "By question type", text_table(*type_rows(run))]
+    if run.summary.by_split:
+        out += ["", "By split (dev: tuned on; heldout: only measured)", text_table(*split_rows(run))]
     unreachable = [r for r in run.results if r.unreachable]
     if unreachable:
         out += ["", f"Evidence in no indexed chunk, so no retriever can find it ({len(unreachable)}): "
@@ -279,6 +294,8 @@ def format_markdown(run: EvalRun, plot_name: str | None) -> str:
         out += ["", "## Latency", "", f"One question at a time, after warm-up.{threads}", "",
                 markdown_table(headers, rows)]
     out += ["", "## By question type", "", markdown_table(*type_rows(run))]
+    if run.summary.by_split:
+        out += ["", "## By split", "", markdown_table(*split_rows(run))]
     unreachable = [r for r in run.results if r.unreachable]
     if unreachable:
         out += ["", "Evidence in no indexed chunk (no retriever can find it): "
