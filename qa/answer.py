@@ -17,13 +17,14 @@ import logging
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from qa.answerability import AnswerabilityModel, asked_kinds, has_kind
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
-from qa.retriever import Filters, Passage, Retriever
+from qa.retriever import Filters, Passage, Retrieval, Retriever
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +32,18 @@ NOT_FOUND = "I could not find this in these reports."
 _NUMBER = re.compile(r"(?<![\w.])(?:£\s?)?\d[\d,]*(?:\.\d+)?%?")
 _ASKS_NUMBER = re.compile(r"\b(how (many|much)|what (percentage|proportion|number|share|amount|figure|rate|total|"
                           r"budget|score)|what year|which year|what date)\b", re.IGNORECASE)
-# Words that frame a question rather than say what it is about.
-_FRAMING = ("many much number percentage percent proportion share rate figure total amount according say said get got "
-            "give given take took come came done do does often long name named called which what who whom where "
-            "when why how look looks run runs start started anyone someone something other others able kind type "
-            "quick quickly current first last new whether question questioned ask asked compare compared change "
-            "changed describe described")
 _WORD_NUMBER = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
                           r"thirty|forty|fifty|hundred|thousand|million|half|quarter|third)\b", re.IGNORECASE)
 # A year or a financial year: 2016, 2023/24, 2024-25, 2021/2022.
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*[/\-\u2013]\s*((?:19|20)?\d\d))?(?!\d)")
 _COUNCIL = re.compile(r"\b((?:[A-Z][\w'-]+ ){1,3})(?:City |County |Borough |District |Metropolitan )*Council\b")
+# Words that open a sentence leaning on the one before it ("These were ...", "However, ..."): a closed
+# class of English pronouns, determiners and connectives, not words from any question.
+_LEANS_ON_BEFORE = re.compile(r"^[\"'(]*(these|this|that|those|it|its|they|them|their|he|she|his|her|such|both|"
+                              r"however|also|but|additionally|furthermore|moreover|similarly|consequently|therefore|"
+                              r"thus|nevertheless|instead|otherwise|likewise|meanwhile)\b", re.IGNORECASE)
+#: How many sentences back a quote may reach for the one it leans on.
+_MAX_LEAN_BACK = 2
 _GENERIC_COUNCIL_WORDS = {"the", "a", "this", "that", "which", "each", "every", "city", "county", "borough", "local",
                           "district", "metropolitan", "what", "how", "did", "does", "is", "was"}
 
@@ -105,17 +107,15 @@ class SentenceFeatures:
 class AnswerSettings:
     """How answers are chosen.
 
-    The weights, `keep_ratio` and `abstain_below` were chosen on eval/questions.jsonl by grid search:
-    the most accurate answers, then the threshold that abstains on the most unanswerable questions
-    while wrongly abstaining on the fewest answerable ones. From 0.36 to 0.42 it abstained on the
-    same share of unanswerable questions, with false abstentions rising from 1.1% to 2.8%; above 0.43
-    false abstentions passed 5%. The lower end is kept, to leave room on questions not in the set.
+    The weights and `keep_ratio` were chosen on eval/questions.jsonl by grid search for the most
+    accurate answers. Whether to answer at all is the answerability model's (`qa.answerability`),
+    fitted and calibrated by `python -m eval.fit_abstention`.
     """
 
     k: int = 5
     max_sentences: int = 3
-    #: Abstain when the best sentence's confidence is below this.
-    abstain_below: float = 0.36
+    #: Abstain when the answerability model's probability is below this (None: the model's calibrated one).
+    abstain_below: float | None = None
     #: A further sentence joins the answer only if it scores at least this share of the best one.
     keep_ratio: float = 0.70
     w_dense: float = 0.55
@@ -133,9 +133,10 @@ class Assistant:
     """
 
     def __init__(self, retriever: Retriever, settings: AnswerSettings | None = None,
-                 llm: LLMSettings | None = None) -> None:
+                 llm: LLMSettings | None = None, answerability: AnswerabilityModel | None = None) -> None:
         self.retriever = retriever
         self.settings = settings or AnswerSettings()
+        self.answerability = answerability or AnswerabilityModel.load()
         #: The language-model server for fluent answers; disabled (extractive only) unless given.
         self.llm = llm if llm is not None else LLMSettings()
         index = retriever.index
@@ -147,7 +148,7 @@ class Assistant:
         self._idf = self._document_frequencies()
         self._max_idf = max(self._idf.values(), default=1.0)  # for words the corpus never uses
         lex = retriever.index.lexical
-        self._framing_tokens = set(lex.tokens(_FRAMING)) | {t for c in retriever.councils for t in lex.tokens(c)}
+        self._council_tokens = {t for c in retriever.councils for t in lex.tokens(c)}
         self._council_words = {w for c in retriever.councils for w in re.findall(r"\w+", c.casefold())}
         self._council_words -= _GENERIC_COUNCIL_WORDS
 
@@ -184,15 +185,105 @@ class Assistant:
         The passages are empty when no model may be asked: no report matches the filters, or the
         question is about a council the reports do not cover. For streaming, see `qa.generate.stream`.
         """
+        sides = [] if doc_id is not None else self._comparison_sides(question, council, year)
+        if len(sides) >= 2:
+            return self._compare(question, sides)
+        found, answer, features = self.candidate(question, council=council, doc_id=doc_id, year=year)
+        if features is None:  # decided by the rules: no report matches, an unknown council, no consistent sentence
+            model_may_ask = not answer.note.startswith(("No report", "These reports cover"))
+            return answer, found.passages if model_may_ask else []
+        answers, p = self._answers(features)
+        if not answers:
+            why = self._why_not(found.query, features, answer.citations)
+            return self._abstain(question, found.passages, p, why), found.passages
+        return replace(answer, confidence=p), found.passages
+
+    def _answers(self, features: dict[str, float] | None) -> tuple[bool, float]:
+        """Whether the answerability model would give the answer with these features, and its probability."""
+        if features is None:
+            return False, 0.0
+        p = self.answerability.probability(features)
+        threshold = self.answerability.threshold if self.settings.abstain_below is None else self.settings.abstain_below
+        return p >= threshold, p
+
+    def _comparison_sides(self, question: str, council: str | None, year: int | None) -> list[tuple[str | None, int | None]]:
+        """The (council, year) sides of a question that compares reports, oldest first; [] if it does not.
+
+        A question compares when it names two of the corpus's councils ("Birmingham and Westminster"),
+        or two years that reports are from ("between the 2016 peer challenge and the 2023 assessment").
+        """
+        from qa.retriever import clean_query
+
+        try:
+            query = clean_query(question, self.retriever.settings.max_query_chars)
+        except QueryError:
+            return []
+        named = sorted(self._named_councils(query))
+        docs = list(self.retriever.documents.values())
+        years = sorted({int(y[0]) for y in _years(query) if len(y) == 1 and any(int(y[0]) == d.year for d in docs)})
+        if len(named) >= 2 and council is None and year is None:
+            sides = [(c, y) for c in named for y in (years or [None])]
+        elif len(years) >= 2 and year is None:
+            sides = [(council or (named[0] if len(named) == 1 else None), y) for y in years]
+        else:
+            return []
+
+        def first_year(side: tuple[str | None, int | None]) -> int | None:
+            covered = [d.year for d in docs if side[0] in (None, d.council) and side[1] in (None, d.year)]
+            return min(covered) if covered else None
+
+        sides = [side for side in sides if first_year(side) is not None]
+        return sorted(sides, key=lambda side: (first_year(side), side[0] or "")) if len(sides) >= 2 else []
+
+    def _compare(self, question: str, sides: list[tuple[str | None, int | None]]) -> tuple[Answer, list[Passage]]:
+        """One quote per side of a comparison, oldest report first, each introduced by report and date;
+        a side with no evidence is named as missing rather than filled with something else."""
+        citations: list[Passage] = []
+        quotes: list[Quote] = []
+        parts: list[str] = []
+        missing: list[str] = []
+        passages: list[Passage] = []
+        confidence = 1.0
+        for council, year in sides:
+            found, answer, features = self.candidate(question, council=council, year=year)
+            passages += [p for p in found.passages if p not in passages]
+            answers, p = self._answers(features)
+            label = " ".join(str(x) for x in (council, year) if x is not None)
+            if not answers or not answer.quotes:
+                missing.append(label)
+                continue
+            confidence = min(confidence, p)
+            quote = answer.quotes[0]
+            cited = answer.citations[quote.n - 1]
+            if cited not in citations:
+                citations.append(cited)
+            n = citations.index(cited) + 1
+            quotes.append(Quote(n, quote.text, quote.start, quote.end))
+            parts.append(f"{report_label(cited)}: \"{quote.text}\" [{n}]")
+        if not quotes:
+            return self._abstain(question, passages, 0.0, "No report on either side answers it."), passages
+        if missing:
+            parts.append(f"Not found in these reports for {' or '.join(missing)}.")
+        return Answer(question, "\n".join(parts), False, citations, quotes, confidence=confidence,
+                      note=f"Compared: {', '.join(' '.join(str(x) for x in side if x is not None) for side in sides)}."
+                      ), passages
+
+    def candidate(self, question: str, *, council: str | None = None, doc_id: str | None = None,
+                  year: int | None = None) -> tuple[Retrieval, Answer, dict[str, float] | None]:
+        """The best answer the passages allow, and the evidence features that decide whether to give it.
+
+        Features are None when a rule already decided to abstain: no report matches the filters, the
+        question names a council no report covers, or no sentence fits the council, year or figure asked.
+        """
         found = self.retriever.retrieve_batch([question], self.settings.k, filters=Filters(council, doc_id, year))[0]
         query = found.query
         if not found.passages:
-            return Answer(question, NOT_FOUND, True, note="No report matches the filters."), []
+            return found, Answer(question, NOT_FOUND, True, note="No report matches the filters."), None
         unknown = self._unknown_council(query)
         if unknown:
-            return self._abstain(question, found.passages, 0.0,
-                                 f"These reports cover {', '.join(self.retriever.councils)}; "
-                                 f"none is about {unknown}."), []
+            return found, self._abstain(question, found.passages, 0.0,
+                                        f"These reports cover {', '.join(self.retriever.councils)}; "
+                                        f"none is about {unknown}."), None
         scored = self._score_sentences(query, found)
         named, years = self._named_councils(query), _years(query)
         consistent = [x for x in scored if _consistent(named, years, found.passages[x[1]],
@@ -200,38 +291,67 @@ class Assistant:
         if _ASKS_NUMBER.search(query):  # "how many ...?" is answered by a figure the question does not give
             consistent = [x for x in consistent
                           if _gives_new_figure(self._sentence_text(found.chunk_ids[x[1]], x[2]), query)]
-        best = consistent[0][0] if consistent else 0.0
-        if best < self.settings.abstain_below:
-            why = "" if consistent or not scored else "The passages found are about another council or year."
-            return self._abstain(question, found.passages, best, why), found.passages
-        answer = self._compose(question, found.passages, found.chunk_ids, consistent, best)
-        missing = self._missing_specifics(query, answer.citations)
-        if missing:
-            why = f"The closest passages do not mention {' or '.join(repr(w) for w in missing)}."
-            return self._abstain(question, found.passages, best, why), found.passages
-        return answer, found.passages
+        if not consistent:
+            why = "The passages found are about another council or year." if scored else ""
+            return found, self._abstain(question, found.passages, 0.0, why), None
+        answer = self._compose(question, found.passages, found.chunk_ids, consistent, consistent[0][0])
+        if not answer.quotes:  # every candidate leaned on a sentence it could not bring
+            return found, self._abstain(question, found.passages, 0.0, ""), None
+        return found, answer, self._answer_features(query, found, consistent, answer)
 
-    def _missing_specifics(self, query: str, cited: list[Passage]) -> list[str]:
-        """The question's two most specific words, if the cited passages contain neither.
+    def _answer_features(self, query: str, found: Retrieval, scored: list[tuple[float, int, int]],
+                         answer: Answer) -> dict[str, float]:
+        """The evidence features of `qa.answerability.FEATURES` for the answer about to be given."""
+        best_score, best_pos, best_row = scored[0]
+        best = next(f for f in self._features(query, found) if f.row == best_row and f.position == best_pos)
+        weights = self._term_weights(query)
+        total = sum(weights.values()) or 1.0
+        said = self._passage_tokens(answer.citations)
+        specific = sorted(weights, key=lambda t: (-weights[t], t))[:2]
+        kinds = asked_kinds(query)
+        quoted = " ".join(q.text for q in answer.quotes)
+        top3 = sorted(weights, key=lambda t: (-weights[t], t))[:3]
+        quoted_tokens = set(self.retriever.index.lexical.tokens(quoted, expand_acronyms=True))
+        return {
+            "score": best_score, "dense": best.dense, "lexical": best.lexical, "number": best.number,
+            "top_dense": float(found.dense_scores.max()) if found.dense_scores is not None else 0.0,
+            "margin": best_score - (scored[1][0] if len(scored) > 1 else 0.0),
+            "key_coverage": sum(w for t, w in weights.items() if t in said) / total,
+            "top2_missing": sum(t not in said for t in specific) / max(1, len(specific)),
+            "sentence_missing": sum(t not in quoted_tokens for t in top3) / max(1, len(top3)),
+            "unknown_share": sum(w for t, w in weights.items() if t not in self._idf) / total,
+            "kind_asked": float(bool(kinds)),
+            "kind_missing": float(bool(kinds) and not any(has_kind(k, quoted) for k in kinds)),
+        }
 
-        "What hourly rate does the Birmingham Care Wage pay?" finds passages about the Care Wage
-        that never give an hourly rate: the answer would be about something else. Words that only
-        frame a question ("how many", "according to") and the councils' names do not count.
-        """
+    def _term_weights(self, query: str) -> dict[str, float]:
+        """The question's words that say what it is about (not the councils' names, not bare numbers),
+        each weighted by its rarity in the corpus; a word the corpus never uses weighs most."""
         lex = self.retriever.index.lexical
-        framing = self._framing_tokens
-        terms = {t for t in lex.tokens(query) if t in self._idf and t not in framing and not t.isdigit()}
-        specific = sorted(terms, key=lambda t: (-self._idf[t], t))[:2]
-        if len(specific) < 2:
-            return []
-        said = set()
-        for p in cited:
+        return {t: self._idf.get(t, self._max_idf) for t in lex.tokens(query)
+                if t not in self._council_tokens and not t.isdigit()}
+
+    def _passage_tokens(self, passages: list[Passage]) -> set[str]:
+        lex = self.retriever.index.lexical
+        said: set[str] = set()
+        for p in passages:
             said |= set(lex.tokens(f"{' '.join(p.section_path)}\n{p.text}", expand_acronyms=True))
-        missing = [t for t in specific if t not in said]
-        if len(missing) < 2:
-            return []
-        words = [w for w in re.findall(r"[\w'-]+", query) if lex.tokens(w) and lex.tokens(w)[0] in missing]
-        return list(dict.fromkeys(words)) or missing  # as written in the question, in its order
+        return said
+
+    def _why_not(self, query: str, features: dict[str, float], cited: list[Passage]) -> str:
+        """Why the evidence fell short, in the words of the question where possible."""
+        weights = self._term_weights(query)
+        said = self._passage_tokens(cited)
+        missing = [t for t in sorted(weights, key=lambda t: (-weights[t], t))[:2] if t not in said]
+        if missing:
+            lex = self.retriever.index.lexical
+            words = [w for w in re.findall(r"[\w'-]+", query) if lex.tokens(w) and lex.tokens(w)[0] in missing]
+            shown = list(dict.fromkeys(words)) or missing
+            return f"The closest passages do not mention {' or '.join(repr(w) for w in shown)}."
+        kinds = asked_kinds(query)
+        if features["kind_missing"] and kinds:
+            return f"The closest passages do not give the {kinds[0]} asked for."
+        return "The closest passages do not answer it clearly."
 
     def _named_councils(self, query: str) -> set[str]:
         """The councils of the corpus that the question names ("Westminster")."""
@@ -295,39 +415,61 @@ class Assistant:
     def _compose(self, question: str, passages: list[Passage], chunk_ids: list[int],
                  scored: list[tuple[float, int, int]], best: float) -> Answer:
         s = self.settings
-        chosen: list[tuple[int, int]] = []  # (passage position, sentence row)
+        chosen: list[tuple[int, int, int]] = []  # (passage position, first sentence row, last sentence row)
         seen_text: set[str] = set()
         for score, pos, row in scored:
             if len(chosen) == s.max_sentences or score < best * s.keep_ratio:
                 break
-            text = self._sentence_text(chunk_ids[pos], row)
-            key = re.sub(r"\W+", " ", text.lower()).strip()
-            if key in seen_text:
+            first = self._self_standing_start(chunk_ids[pos], row, lead=not chosen)
+            if first is None:  # a further sentence that leans on one it cannot bring: left out
+                continue
+            key = re.sub(r"\W+", " ", self._sentence_text(chunk_ids[pos], row).lower()).strip()
+            if key in seen_text or any(p == pos and a <= row <= b for p, a, b in chosen):
                 continue
             seen_text.add(key)
-            chosen.append((pos, row))
+            chosen.append((pos, first, row))
         # number passages by first use; keep each report's sentences together, in answer order
         order: list[int] = []
-        for pos, _ in chosen:
+        for pos, _, _ in chosen:
             if pos not in order:
                 order.append(pos)
-        by_doc: dict[str, list[tuple[int, int]]] = {}
-        for pos, row in chosen:
-            by_doc.setdefault(passages[pos].doc_id, []).append((pos, row))
+        by_doc: dict[str, list[tuple[int, int, int]]] = {}
+        for item in chosen:
+            by_doc.setdefault(passages[item[0]].doc_id, []).append(item)
         citations = [passages[p] for p in order]
         quotes: list[Quote] = []
         parts: list[str] = []
         for doc_id, items in by_doc.items():
             p0 = passages[items[0][0]]
             said = []
-            for pos, row in items:
+            for pos, first, row in items:
                 n = order.index(pos) + 1
-                start, end = int(self._sentences.start[row]), int(self._sentences.end[row])
+                start, end = int(self._sentences.start[first]), int(self._sentences.end[row])
                 text = passages[pos].text[start:end]
                 quotes.append(Quote(n, text, start, end))
                 said.append(f"\"{text}\" [{n}]")
             parts.append(f"{report_label(p0)}: " + " ".join(said))
         return Answer(question, "\n".join(parts), False, citations, quotes, confidence=best)
+
+    def _self_standing_start(self, chunk_index: int, row: int, lead: bool) -> int | None:
+        """The first sentence row of a quote ending at `row` that stands on its own, or None.
+
+        A sentence opening with "These", "It", "However" ... leans on the one before it. The answer's
+        lead sentence brings the sentences it leans on (up to two, from the same paragraph of its
+        passage); a further sentence that leans on another is left out rather than quoted alone.
+        """
+        first = row
+        for _ in range(_MAX_LEAN_BACK + 1):
+            if not _LEANS_ON_BEFORE.match(self._sentence_text(chunk_index, first)):
+                return first
+            if not lead or first == 0 or self._sentences.chunk[first - 1] != chunk_index:
+                return None
+            between = self.retriever.index.chunks[chunk_index].text[self._sentences.end[first - 1]:
+                                                                    self._sentences.start[first]]
+            if "\n\n" in between:  # another paragraph
+                return None
+            first -= 1
+        return None
 
     def _sentence_text(self, chunk_index: int, row: int) -> str:
         return self.retriever.index.chunks[chunk_index].text[self._sentences.start[row] : self._sentences.end[row]]

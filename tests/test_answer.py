@@ -87,3 +87,74 @@ def test_json_and_the_answer_function(assistant):
     assert data["citations"][0]["citation"] == a.citations[0].citation
     with pytest.raises(QueryError):
         answer(None, assistant=assistant)
+
+
+# -- quotes that stand on their own ------------------------------------------------------------
+LEANING = re.compile(r"^[\"'(]*(these|this|they|it|however|those|such)\b", re.IGNORECASE)
+
+
+def test_no_quote_opens_leaning_on_a_sentence_it_does_not_show(assistant):
+    """A quote that would open with "These"/"It"/"However" either brings the sentence before it or is left out."""
+    from eval.harness import load_questions
+
+    questions = [q.question for q in load_questions() if q.type in ("fact", "paraphrase")][:80]
+    leaning = []
+    for question in questions:
+        a = assistant.ask(question)
+        if a.abstained:
+            continue
+        check_quotes(a)
+        leaning += [(question, q.text) for q in a.quotes if LEANING.match(q.text)]
+    assert not leaning, leaning[:3]
+
+
+def test_a_leaning_lead_sentence_brings_the_one_before_it(assistant):
+    """The lead quote is one verbatim span: the sentence it leans on, then itself."""
+    a = assistant.ask("How many safeguarding complaints did Birmingham have from Ombudsman applications?")
+    check_quotes(a)
+    assert not any(q.text.startswith("These were") for q in a.quotes)
+
+
+def test_the_complaints_answer_does_not_append_a_sentence_about_something_else(assistant):
+    a = assistant.ask("How many complaints about adult social care did Birmingham receive?")
+    assert not any(q.text.startswith("These were in relation") for q in a.quotes)
+
+
+# -- comparisons ---------------------------------------------------------------------------------
+def test_a_comparison_of_councils_quotes_each_side_oldest_report_first(assistant):
+    a = assistant.ask("Compare Birmingham and Westminster on the Principal Social Worker's role.")
+    assert not a.abstained
+    check_quotes(a)
+    councils = [a.citations[q.n - 1].council for q in a.quotes]
+    assert set(councils) == {"Birmingham City Council", "Westminster City Council"}
+    dates = [a.citations[q.n - 1].date for q in a.quotes]
+    assert dates == sorted(dates)
+    for q in a.quotes:
+        assert report_label(a.citations[q.n - 1]) in a.text
+
+
+def test_a_comparison_of_years_quotes_the_report_of_each_year(assistant):
+    a = assistant.ask("How did the Deprivation of Liberty Safeguards backlog in Birmingham change between 2016 and 2023?")
+    assert not a.abstained
+    check_quotes(a)
+    years = [a.citations[q.n - 1].year for q in a.quotes]
+    assert years == [2016, 2023]
+
+
+# -- answerability -------------------------------------------------------------------------------
+def test_the_answerability_model_refuses_features_it_was_not_fitted_on():
+    from qa.answerability import FEATURES, AnswerabilityModel
+
+    n = len(FEATURES)
+    with pytest.raises(ValueError, match="refit"):
+        AnswerabilityModel((0.0,) * n, 0.0, (0.0,) * n, (1.0,) * n, 0.5, features=("other",) * n)
+    stored = AnswerabilityModel.load()
+    assert stored.features == FEATURES and 0.0 < stored.threshold < 1.0
+    assert stored.info["n_dev"] > 0  # fitted on the dev questions, with their cross-validated figures recorded
+
+
+def test_an_abstention_offers_the_nearest_sections_and_says_why(assistant):
+    a = assistant.ask("Who is the Cabinet Member for adult social care in Westminster?")
+    assert a.abstained and a.text.startswith(NOT_FOUND)
+    assert a.nearest and "nearest sections" in a.text
+    assert a.note

@@ -1,0 +1,175 @@
+"""Fit and calibrate the answerability model (`qa/abstention.json`) on the question set.
+
+    python -m eval.fit_abstention            # fit on the dev part, report cross-validation and held-out
+    python -m eval.fit_abstention --dry-run  # report only, keep the stored model
+
+For every question the answer engine proposes its best answer and computes the evidence features
+of `qa.answerability.FEATURES`; the label is whether the question is answerable from the reports.
+A logistic regression (scikit-learn; its regularisation chosen by 5-fold cross-validation) is
+fitted on the dev questions only. The threshold is calibrated on the cross-validated probabilities:
+the one that abstains on the most unanswerable questions while wrongly abstaining on at most
+`--max-false` of the answerable ones (rule-based abstentions counted too). The held-out questions
+are scored once, with the final model, and reported; they never influence the fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eval.harness import DEFAULT_QUESTIONS, EvalError, Question, answer_is_correct, load_questions
+from qa.answerability import FEATURES, MODEL_FILE, AnswerabilityModel
+
+C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
+FOLDS = 5
+SEED = 8
+
+
+@dataclass
+class Row:
+    question: Question
+    features: dict[str, float] | None  # None: a rule abstained before the model is asked
+    correct_if_answered: bool  # the proposed answer holds the expected fact
+
+
+def collect(assistant, questions: list[Question]) -> list[Row]:
+    rows = []
+    for q in questions:
+        _, answer, features = assistant.candidate(q.question)
+        rows.append(Row(q, features, features is not None and answer_is_correct(q, answer.text, False)))
+    return rows
+
+
+def matrix(rows: list[Row]) -> np.ndarray:
+    return np.array([[r.features[f] for f in FEATURES] for r in rows], dtype=float)
+
+
+def fit(x: np.ndarray, y: np.ndarray, c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(0), x.std(0)
+    scale[scale < 1e-9] = 1.0
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000).fit((x - mean) / scale, y)
+    return model, mean, scale
+
+
+def cross_validated(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
+    from sklearn.model_selection import StratifiedKFold
+
+    p = np.zeros(len(y))
+    for train, test in StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(x, y):
+        model, mean, scale = fit(x[train], y[train], c)
+        p[test] = model.predict_proba((x[test] - mean) / scale)[:, 1]
+    return p
+
+
+def outcomes(rows: list[Row], p: dict[int, float], threshold: float) -> dict[str, float]:
+    """Abstention, false abstention and answer accuracy if answering when p >= threshold."""
+    answerable = [i for i, r in enumerate(rows) if r.question.answerable]
+    unanswerable = [i for i, r in enumerate(rows) if not r.question.answerable]
+
+    def answered(i: int) -> bool:
+        return rows[i].features is not None and p[i] >= threshold
+
+    return {
+        "abstained": sum(not answered(i) for i in unanswerable) / max(1, len(unanswerable)),
+        "false_abstention": sum(not answered(i) for i in answerable) / max(1, len(answerable)),
+        "accuracy": sum(answered(i) and rows[i].correct_if_answered for i in answerable) / max(1, len(answerable)),
+        "n_answerable": len(answerable), "n_unanswerable": len(unanswerable),
+    }
+
+
+def calibrate(rows: list[Row], p: dict[int, float], max_false: float) -> float:
+    """The threshold abstaining on the most unanswerable questions with false abstention <= max_false."""
+    candidates = sorted({0.0, *p.values()})
+    best, best_key = 0.0, (-1.0, 0.0)
+    for t in candidates:
+        o = outcomes(rows, p, t)
+        if o["false_abstention"] <= max_false:
+            key = (o["abstained"], -o["false_abstention"])
+            if key > best_key:
+                best, best_key = t, key
+    return float(best)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m eval.fit_abstention", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    ap.add_argument("--out", type=Path, default=MODEL_FILE)
+    ap.add_argument("--max-false", type=float, default=0.05,
+                    help="largest share of answerable dev questions the calibrated threshold may abstain on")
+    ap.add_argument("--dry-run", action="store_true", help="report, but do not write the model")
+    args = ap.parse_args(argv)
+
+    from qa import Assistant, Retriever
+
+    try:
+        questions = load_questions(args.questions)
+    except EvalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    placeholder = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, (0.0,) * len(FEATURES),
+                                     (1.0,) * len(FEATURES), 0.0)
+    assistant = Assistant(Retriever.load(), answerability=placeholder)
+    t0 = time.perf_counter()
+    dev = collect(assistant, [q for q in questions if q.split == "dev"])
+    heldout = collect(assistant, [q for q in questions if q.split == "heldout"])
+    print(f"features of {len(dev)} dev and {len(heldout)} held-out questions in {time.perf_counter() - t0:.1f} s")
+
+    # An answerable question whose proposed answer is wrong counts as wrong whether or not it abstains,
+    # and its features are those of a miss: it is left out of the fit (not of the calibration).
+    fitted = [r for r in dev if r.features is not None and (r.correct_if_answered or not r.question.answerable)]
+    x, y = matrix(fitted), np.array([r.question.answerable for r in fitted], dtype=int)
+    scores = {}
+    for c in C_GRID:
+        p = cross_validated(x, y, c)
+        scores[c] = float(np.mean(np.log(np.where(y == 1, p, 1 - p).clip(1e-9))))
+        print(f"C={c:<5} cross-validated log-likelihood {scores[c]:.4f}")
+    c = max(scores, key=scores.get)
+    p_cv = cross_validated(x, y, c)
+    index_of = {id(r): i for i, r in enumerate(fitted)}
+    model, mean, scale = fit(x, y, c)
+    final = AnswerabilityModel(tuple(map(float, model.coef_[0])), float(model.intercept_[0]), tuple(map(float, mean)),
+                               tuple(map(float, scale)), 0.5)
+    # rows left out of the fit get the final model's probability (no fold saw them either)
+    p_dev = {i: float(p_cv[index_of[id(r)]]) if id(r) in index_of else
+             final.probability(r.features) if r.features is not None else 0.0 for i, r in enumerate(dev)}
+    threshold = calibrate(dev, p_dev, args.max_false)
+    cv = outcomes(dev, p_dev, threshold)
+
+    final = AnswerabilityModel(final.weights, final.bias, final.mean, final.scale, threshold)
+    p_held = {i: final.probability(r.features) if r.features is not None else 0.0 for i, r in enumerate(heldout)}
+    held = outcomes(heldout, p_held, threshold) if heldout else {}
+
+    def show(name: str, o: dict) -> None:
+        print(f"{name:<28} unanswerable abstained {o['abstained']:.3f} of {o['n_unanswerable']}, "
+              f"false abstention {o['false_abstention']:.3f} and answer accuracy {o['accuracy']:.3f} "
+              f"of {o['n_answerable']} answerable")
+
+    print(f"\nC={c}, threshold {threshold:.3f} (calibrated on cross-validated probabilities)")
+    show("dev, cross-validated", cv)
+    if held:
+        show("held-out, final model", held)
+    print("\nweights (standardised features; + answers, - abstains):")
+    for f, w in sorted(zip(FEATURES, final.weights), key=lambda fw: -abs(fw[1])):
+        print(f"  {f:<14} {w:+.3f}")
+    if args.dry_run:
+        return 0
+    digest = hashlib.sha256(Path(args.questions).read_bytes()).hexdigest()[:16]
+    info = {"fitted": time.strftime("%Y-%m-%d"), "questions_sha256": digest, "C": c, "folds": FOLDS,
+            "max_false_abstention": args.max_false, "n_dev": len(dev), "n_dev_fitted": len(fitted),
+            "n_heldout": len(heldout), "cross_validated": cv, "heldout": held}
+    final = AnswerabilityModel(final.weights, final.bias, final.mean, final.scale, threshold, info=info)
+    print(f"\nWrote {final.save(args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

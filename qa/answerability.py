@@ -1,0 +1,121 @@
+"""Answerability: whether the best evidence found really answers the question, from measured features.
+
+The extractive engine always finds *some* sentence. Whether to quote it or say "not found" is
+decided by a logistic regression over evidence features (how well the best sentence matches, whether
+the question's most specific words occur in the cited passages, whether the kind of answer asked
+for - a figure, a date, a name, a phone number, a place, a rating - is in the sentence, how far the
+best sentence stands above the rest). The model is fitted and its threshold calibrated by
+`python -m eval.fit_abstention` on the development part of `eval/questions.jsonl`, with
+cross-validation; the fitted numbers are stored in `qa/abstention.json` beside this file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_FILE = Path(__file__).resolve().parent / "abstention.json"
+
+#: The features, in the order the model's weights follow.
+FEATURES: tuple[str, ...] = (
+    "score",          # the best sentence's combined score
+    "dense",          # its cosine similarity to the question
+    "lexical",        # share of the question's words (weighted by rarity) it contains, read under its headings
+    "number",         # it carries the figure asked for / a figure next to the question's words
+    "top_dense",      # the best passage's dense score
+    "margin",         # how far the best sentence stands above the second
+    "key_coverage",   # share (by rarity) of the question's specific words found in the cited passages
+    "top2_missing",   # of the question's two most specific words, the share no cited passage has
+    "sentence_missing",  # of the question's three most specific words, the share the quoted sentences lack
+    "unknown_share",  # share (by rarity) of the question's words the corpus never uses
+    "kind_asked",     # the question asks for a kind of answer: figure, date, name, phone, place, rating
+    "kind_missing",   # ... and the best sentence holds none of that kind
+)
+
+# The kind of answer a question asks for, from its interrogative phrase (a closed class of English
+# question forms), and what such an answer looks like in a sentence.
+_KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
+    "phone": (re.compile(r"\b(phone|telephone|contact) number\b|\bnumber to call\b", re.I),
+              re.compile(r"\b0\d{2,4}[ -]?\d{3}[ -]?\d{3,4}\b")),
+    "figure": (re.compile(r"\bhow (many|much|long|often|big|large)\b|\bwhat (percentage|proportion|number|share|"
+                          r"amount|figure|rate|total|budget|size)\b", re.I),
+               re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand|"
+                          r"million|half|quarter|third|all|none|most|majority)\b", re.I)),
+    "date": (re.compile(r"\bwhen\b|\bwhat (date|year|month)\b|\bwhich (date|year|month)\b", re.I),
+             re.compile(r"\b(19|20)\d\d\b|\b(january|february|march|april|may|june|july|august|september|october|"
+                        r"november|december)\b", re.I)),
+    "person": (re.compile(r"^\s*(and\s+)?who\b|\bwho (is|was|were|leads?|led|chairs?|chaired|runs?)\b|"
+                          r"\bwhat is the name of\b|\bname of the\b", re.I),
+               re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")),
+    "rating": (re.compile(r"\b(rating|rated|score|scored|grade|graded)\b", re.I),
+               re.compile(r"\b(good|outstanding|inadequate|requires improvement)\b|\bscore\b.*\d|\d\s*[-\u2013]\s*"
+                          r"evidence", re.I)),
+    "place": (re.compile(r"^\s*where\b|\bwhich (building|venue|office|street|hospital|site)\b", re.I),
+              re.compile(r"\b[A-Z][a-z]+ (Road|Street|House|Centre|Hospital|Hall|Court|Lane|Way)\b|\b[A-Z]{1,2}\d")),
+}
+
+
+def asked_kinds(question: str) -> list[str]:
+    """The kinds of answer the question asks for (in the order of `_KINDS`)."""
+    return [kind for kind, (asks, _) in _KINDS.items() if asks.search(question)]
+
+
+def has_kind(kind: str, text: str) -> bool:
+    return bool(_KINDS[kind][1].search(text))
+
+
+@dataclass(frozen=True)
+class AnswerabilityModel:
+    """A fitted logistic regression: P(answerable) from standardised features."""
+
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    threshold: float
+    features: tuple[str, ...] = FEATURES
+    info: dict | None = None  # how it was fitted and what cross-validation measured
+
+    def __post_init__(self) -> None:
+        if tuple(self.features) != FEATURES:
+            raise ValueError(f"the answerability model was fitted on features {list(self.features)}, "
+                             f"the code computes {list(FEATURES)}: refit with python -m eval.fit_abstention")
+        if not len(self.weights) == len(self.mean) == len(self.scale) == len(FEATURES):
+            raise ValueError("the answerability model's weights do not match its features")
+
+    def probability(self, x: dict[str, float]) -> float:
+        z = self.bias + sum(w * (x[f] - m) / s for w, f, m, s in zip(self.weights, FEATURES, self.mean, self.scale))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def contributions(self, x: dict[str, float]) -> dict[str, float]:
+        """Each feature's push towards answering (+) or abstaining (-), for saying why."""
+        return {f: w * (x[f] - m) / s for w, f, m, s in zip(self.weights, FEATURES, self.mean, self.scale)}
+
+    def to_json(self) -> dict:
+        return {"features": list(self.features), "weights": list(self.weights), "bias": self.bias,
+                "mean": list(self.mean), "scale": list(self.scale), "threshold": self.threshold,
+                "info": self.info or {}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> AnswerabilityModel:
+        return cls(tuple(map(float, data["weights"])), float(data["bias"]), tuple(map(float, data["mean"])),
+                   tuple(map(float, data["scale"])), float(data["threshold"]), tuple(data["features"]),
+                   data.get("info"))
+
+    @classmethod
+    def load(cls, path: str | Path = MODEL_FILE) -> AnswerabilityModel:
+        try:
+            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"cannot read the answerability model {path}: {exc}. "
+                             "Refit it with python -m eval.fit_abstention") from None
+
+    def save(self, path: str | Path = MODEL_FILE) -> Path:
+        path = Path(path)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
