@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 #: Dependency kinds a rewrite can report (the names used by eval/conversations.jsonl).
 KINDS = ("none", "entity_swap", "year_swap", "anaphora", "ellipsis")
 #: Previous turns kept (the rewriter only reads the latest; the rest is history for callers).
-MAX_TURNS = 50
+MAX_TURNS = 20
 
 # Closed classes of English grammar, not topic words: how a follow-up opens, and the words that
 # point back to something said before.
@@ -628,23 +628,47 @@ class Conversation:
             year: int | None = None) -> Answer:
         """Answer `question` in the light of the turns before; `Answer.query` is the question searched.
 
-        Raises QueryError on bad input (the conversation is then unchanged).
+        With a language model configured on the assistant, the model writes the answer (checked,
+        with the extractive one as fallback), as in `Assistant.ask`. Raises QueryError on bad input
+        (the conversation is then unchanged).
         """
+        return self._turn(question, council, doc_id, year, extractive=False)[0]
+
+    def ask_extractive(self, question: str, council: str | None = None, doc_id: str | None = None,
+                       year: int | None = None) -> tuple[Answer, list]:
+        """Like `Assistant.ask_extractive` for the standalone question, recording the turn.
+
+        For streaming a model's answer: pass the passages to `qa.generate.stream`, then record the
+        final answer with `update_last`.
+        """
+        return self._turn(question, council, doc_id, year, extractive=True)
+
+    def update_last(self, answer: Answer) -> None:
+        """Record `answer` (e.g. a language model's, checked) as the latest turn's answer."""
+        with self._lock:
+            if self._turns:
+                last = self._turns[-1]
+                self._turns[-1] = Turn(last.question, last.rewrite,
+                                       replace(answer, question=last.question, query=last.rewrite.query))
+
+    def _turn(self, question, council, doc_id, year, *, extractive: bool) -> tuple[Answer, list]:
         with self._lock:
             last = self._turns[-1] if self._turns else None
             cleaned = clean_query(question, self.assistant.retriever.settings.max_query_chars)
             rw = (self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer)) if last
                   else self.rewriter.rewrite(cleaned, None))
-            if rw.uncovered and rw.kind != "none" and not rw.uncovered.endswith("Council") and re.fullmatch(
-                    r"[\d/]+", rw.uncovered):
+            passages: list = []
+            if rw.uncovered and rw.kind != "none" and re.fullmatch(r"[\d/\-–]+", rw.uncovered):
                 answer = self._abstain_year(rw, council, doc_id, year)
+            elif extractive:
+                answer, passages = self.assistant.ask_extractive(rw.query, council=council, doc_id=doc_id, year=year)
             else:
                 answer = self.assistant.ask(rw.query, council=council, doc_id=doc_id, year=year)
             answer = replace(answer, question=question, query=rw.query)
             self._turns.append(Turn(question, rw, answer))
             del self._turns[: -self.max_turns]
             log.debug("turn %d: %r read as %r (%s: %s)", len(self._turns), question, rw.query, rw.kind, rw.reason)
-            return answer
+            return answer, passages
 
     def _abstain_year(self, rw: Rewrite, council, doc_id, year) -> Answer:
         years = sorted({d.year for d in self.assistant.retriever.documents.values()})

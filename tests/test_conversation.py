@@ -1,0 +1,172 @@
+"""Follow-up questions: each kind of dependency is rewritten into a standalone question, a new topic
+is left alone, a place or year the reports do not cover abstains, and `reset` forgets the topic.
+
+Real model and index (conftest's session fixtures). The conversations here are written for these
+tests, not taken from eval/conversations.jsonl.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import Conversation, QueryError
+from qa.answer import NOT_FOUND
+
+pytestmark = pytest.mark.slow
+
+COMPLAINTS = "How many complaints about adult social care did Birmingham receive?"
+GOVERNANCE_BIRMINGHAM = "What score did Birmingham get for governance?"
+GOVERNANCE_WESTMINSTER = "What score did Westminster get for governance?"
+TURNOVER = "What was Westminster's adult social care workforce turnover rate in 2023/24?"
+
+
+def turn(chat: Conversation, question: str):
+    """Ask, and return (answer, how the question was read)."""
+    a = chat.ask(question)
+    return a, chat.turns[-1].rewrite
+
+
+def test_first_question_is_asked_as_it_is(assistant):
+    chat = Conversation(assistant)
+    a, rw = turn(chat, COMPLAINTS)
+    assert rw.kind == "none" and a.query == COMPLAINTS and a.question == COMPLAINTS
+    assert not a.abstained and "663" in a.text
+    assert a.to_json()["query"] == COMPLAINTS
+
+
+def test_entity_swap_keeps_the_topic_and_answers_from_the_named_councils_report(assistant):
+    chat = Conversation(assistant)
+    first, _ = turn(chat, GOVERNANCE_BIRMINGHAM)
+    assert {p.council for p in first.citations} == {"Birmingham City Council"}
+    a, rw = turn(chat, "And Westminster?")
+    assert rw.kind == "entity_swap"
+    assert a.question == "And Westminster?"  # what the user asked...
+    assert "westminster" in a.query.lower() and "governance" in a.query.lower()  # ...and what was searched
+    assert "birmingham" not in a.query.lower()
+    assert not a.abstained
+    assert {p.council for p in a.citations} == {"Westminster City Council"}
+
+
+def test_year_swap_carries_topic_and_council_and_puts_the_new_year_in(assistant):
+    chat = Conversation(assistant)
+    turn(chat, COMPLAINTS)
+    a, rw = turn(chat, "And in 2016?")
+    assert rw.kind == "year_swap"
+    q = a.query.lower()
+    assert "2016" in q and "complaints" in q and "birmingham" in q
+
+
+def test_year_swap_replaces_the_year_as_written(assistant):
+    chat = Conversation(assistant)
+    turn(chat, TURNOVER)
+    a, rw = turn(chat, "and in 2024-25?")
+    assert rw.kind == "year_swap"
+    assert "2024-25" in a.query and "2023/24" not in a.query and "turnover" in a.query
+
+
+def test_anaphora_replaces_the_pronoun_with_the_phrase_it_stands_for(assistant):
+    chat = Conversation(assistant)
+    turn(chat, "What is the Birmingham Care Wage?")
+    a, rw = turn(chat, "How much does it pay?")
+    assert rw.kind == "anaphora"
+    assert "Birmingham Care Wage" in a.query
+    assert " it " not in f" {a.query.lower()} "
+
+
+def test_a_why_question_about_the_previous_one_keeps_its_topic_with_its_own_question_word(assistant):
+    chat = Conversation(assistant)
+    turn(chat, "When did the peer challenge team visit Birmingham?")
+    a, rw = turn(chat, "Why did they do that?")
+    assert rw.kind == "anaphora"
+    assert a.query.lower().startswith("why") and "peer challenge" in a.query.lower()
+
+
+def test_ellipsis_carries_the_council_and_drops_then(assistant):
+    chat = Conversation(assistant)
+    turn(chat, GOVERNANCE_WESTMINSTER)
+    a, rw = turn(chat, "what about waiting times then?")
+    assert rw.kind == "ellipsis"
+    q = a.query.lower()
+    assert "waiting times" in q and "westminster" in q and "then" not in q.split()
+
+
+def test_a_very_short_question_leans_on_the_one_before(assistant):
+    chat = Conversation(assistant)
+    turn(chat, COMPLAINTS)
+    a, rw = turn(chat, "How many were upheld?")
+    assert rw.kind == "ellipsis"
+    assert "birmingham" in a.query.lower() and "upheld" in a.query.lower()
+
+
+def test_a_new_topic_is_left_alone(assistant):
+    chat = Conversation(assistant)
+    turn(chat, COMPLAINTS)
+    a, rw = turn(chat, TURNOVER)
+    assert rw.kind == "none" and a.query == TURNOVER
+    assert not a.abstained and "5.3%" in a.text
+    # nor is a new topic that names no council: Westminster is not carried into it
+    a, rw = turn(chat, "What is the DoLS backlog?")
+    assert rw.kind == "none" and a.query == "What is the DoLS backlog?"
+
+
+@pytest.mark.parametrize("follow_up, place", [("And Leeds?", "Leeds"),
+                                              ("What about Manchester City Council?", "Manchester")])
+def test_a_follow_up_about_a_council_no_report_covers_abstains(assistant, follow_up, place):
+    chat = Conversation(assistant)
+    turn(chat, COMPLAINTS)
+    a, rw = turn(chat, follow_up)
+    assert rw.kind == "entity_swap" and place in rw.uncovered
+    assert place in a.query and "complaints" in a.query
+    assert a.abstained and a.text.startswith(NOT_FOUND) and not a.citations
+    assert place in a.note
+
+
+def test_a_follow_up_about_a_year_the_reports_never_mention_abstains(assistant):
+    chat = Conversation(assistant)
+    turn(chat, COMPLAINTS)
+    a, rw = turn(chat, "And in 1987?")
+    assert rw.kind == "year_swap" and rw.uncovered == "1987"
+    assert a.abstained and not a.citations and "1987" in a.note
+
+
+def test_names_in_a_first_question_are_not_taken_for_unknown_places(assistant):
+    chat = Conversation(assistant)
+    a, rw = turn(chat, "What is the Birmingham Care Wage?")
+    assert rw.uncovered == "" and not a.abstained
+
+
+def test_reset_starts_a_new_topic(assistant):
+    chat = Conversation(assistant)
+    turn(chat, COMPLAINTS)
+    chat.reset()
+    assert chat.turns == []
+    a, rw = turn(chat, "And what about Westminster?")
+    assert rw.kind == "none" and a.query == "And what about Westminster?"
+    assert len(chat.turns) == 1
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, 42, "x" * 5000])
+def test_bad_input_raises_and_leaves_the_conversation_unchanged(assistant, bad):
+    chat = Conversation(assistant)
+    turn(chat, COMPLAINTS)
+    with pytest.raises(QueryError):
+        chat.ask(bad)
+    assert [t.question for t in chat.turns] == [COMPLAINTS]
+    # the next follow-up still leans on the last good turn
+    a, rw = turn(chat, "And in 2016?")
+    assert "complaints" in a.query.lower() and "2016" in a.query
+
+
+def test_ask_extractive_records_the_turn_and_update_last_replaces_its_answer(assistant):
+    chat = Conversation(assistant)
+    turn(chat, GOVERNANCE_BIRMINGHAM)
+    answer, passages = chat.ask_extractive("And Westminster?")
+    assert passages and not answer.abstained
+    assert {p.council for p in answer.citations} == {"Westminster City Council"}
+    assert chat.turns[-1].answer.text == answer.text and "Westminster" in answer.query
+    from dataclasses import replace
+
+    chat.update_last(replace(answer, text="a checked model answer", mode="some-model"))
+    last = chat.turns[-1]
+    assert last.answer.text == "a checked model answer" and last.answer.query == answer.query
+    assert last.answer.question == "And Westminster?"
