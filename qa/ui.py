@@ -19,7 +19,9 @@ then replaces it with the checked final answer (see `qa.generate.stream`).
 Everything shown in the page that comes from a report or a user is HTML-escaped before any markup
 of ours is added, so a `<script>` in a question or a report shows as text and never runs.
 Each browser session keeps its conversation in a `gr.State`; nothing per-user lives in module
-globals.
+globals. A follow-up ("And Westminster?") is read in the light of the session's earlier turns by
+a `qa.Conversation`: the reply shows "Searching for: ..." with the standalone question searched,
+and the "New topic" button forgets the earlier turns.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ import gradio as gr
 from qa.answer import Answer
 from qa.app_settings import AppSettings
 from qa.config import PROJECT_ROOT
+from qa.conversation import Conversation
 from qa.errors import QAError, QueryError
 from qa.generate import fallback, stream
 from qa.retriever import Passage
@@ -190,6 +193,8 @@ def chat_reply(answer: Answer) -> str:
     """The assistant's chat message (Markdown): the answer with its `[n]` markers, who answered (and
     the answer's note, if any), then its sources."""
     lines = [escape_markdown(answer.text), ""]
+    if answer.query and answer.query != answer.question:  # a follow-up, rewritten to stand alone
+        lines.insert(0, f"*{escape_markdown(searching_line(answer))}*\n")
     if answer.note:
         lines.append(f"*Note: {escape_markdown(' '.join(answer.note.split()))}*  ")
     lines.append(f"*{escape_markdown(mode_line(answer))}*")
@@ -199,6 +204,11 @@ def chat_reply(answer: Answer) -> str:
         for i, p in enumerate(answer.citations, 1):
             lines.append(escape_markdown(f"[{i}] {p.title} ({p.council}, {p.date_text}), {section_label(p)}"))
     return "\n".join(lines)
+
+
+def searching_line(answer: Answer) -> str:
+    """What a rewritten follow-up searched for, e.g. "Searching for: What score did Westminster get ...?"."""
+    return f"Searching for: {' '.join(answer.query.split())}"
 
 
 def provisional_reply(text: str) -> str:
@@ -245,6 +255,7 @@ class ChatSession:
 
     messages: list[dict[str, str]] = field(default_factory=list)
     records: list[dict[str, Any] | None] = field(default_factory=list)  # parallel to messages
+    conversation: Conversation | None = None  # the turns follow-ups are read against, made on first use
 
     def add_turn(self, question: str, reply: str, record: dict[str, Any] | None) -> None:
         self.messages += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
@@ -308,14 +319,16 @@ class ChatHandlers:
             raise QueryError(f"Unknown report {report[:80]!r}. Report ids: {', '.join(self.reports)}.")
         return {"council": by_name[council.strip().casefold()] if council else None, "doc_id": report or None}
 
-    def run(self, question: object, council: object = "", report: object = "") -> Outcome:
-        """Answer a question with the filters; never raises."""
+    def run(self, question: object, council: object = "", report: object = "",
+            conversation: Conversation | None = None) -> Outcome:
+        """Answer a question with the filters (as a follow-up in `conversation`, if given); never raises."""
         problem = self.check_question(question)
         if problem:
             return Outcome(error=problem)
         try:
             kwargs = self.filters(council, report)
-            return Outcome(answer=self.assistant.ask(question, **kwargs))
+            ask = conversation.ask if conversation is not None else self.assistant.ask
+            return Outcome(answer=ask(question, **kwargs))
         except QAError as exc:
             return Outcome(error=str(exc))
         except Exception:
@@ -330,7 +343,19 @@ class ChatHandlers:
     def respond(self, message: str, council: str, report: str, session: ChatSession | None) -> ChatReply:
         """Chat event: answer `message`, add the turn to the session. Returns (box, chat, sources, session)."""
         session = session if isinstance(session, ChatSession) else ChatSession()
-        return self._finish(message, council, report, session, self.run(message, council, report))
+        return self._finish(message, council, report, session,
+                            self.run(message, council, report, self._conversation(session)))
+
+    def _conversation(self, session: ChatSession) -> Conversation:
+        if session.conversation is None:
+            session.conversation = Conversation(self.assistant)
+        return session.conversation
+
+    def new_topic(self, session: ChatSession | None) -> tuple[list[dict[str, str]], str, ChatSession]:
+        """"New topic" button: forget the earlier turns (and clear the chat). Returns (chat, sources, session)."""
+        if isinstance(session, ChatSession) and session.conversation is not None:
+            session.conversation.reset()
+        return [], render_sources(None, "New topic: the next question is read on its own."), ChatSession()
 
     def respond_stream(self, message: str, council: str, report: str,
                        session: ChatSession | None) -> Iterator[ChatReply]:
@@ -345,8 +370,9 @@ class ChatHandlers:
         if problem:
             yield self._finish(message, council, report, session, Outcome(error=problem))
             return
+        conversation = self._conversation(session)
         try:
-            extractive, passages = self.assistant.ask_extractive(message, **self.filters(council, report))
+            extractive, passages = conversation.ask_extractive(message, **self.filters(council, report))
         except QAError as exc:
             yield self._finish(message, council, report, session, Outcome(error=str(exc)))
             return
@@ -359,7 +385,8 @@ class ChatHandlers:
             shown, text = self._shown(message), ""
             waiting = render_sources(None, "The sources appear when the answer is complete.")
             # closing: a client that goes away mid-answer also closes the connection to the model server
-            with closing(stream(message, passages, extractive, self.assistant.llm)) as events:
+            query = extractive.query or message  # a follow-up is sent to the model as its standalone question
+            with closing(stream(query, passages, extractive, self.assistant.llm)) as events:
                 for event in events:
                     if isinstance(event, str):
                         text += event
@@ -371,6 +398,8 @@ class ChatHandlers:
         except Exception as exc:  # `stream` never raises; a bug here must still leave the user an answer
             log.exception("streaming the language model's answer failed")
             final = fallback(extractive, exc)
+        final = replace(final, question=message, query=extractive.query)
+        conversation.update_last(final)
         yield self._finish(message, council, report, session, Outcome(answer=final))
 
     @staticmethod
@@ -431,7 +460,8 @@ class ChatHandlers:
     # -- feedback ----------------------------------------------------------------------------
     @staticmethod
     def _record(answer: Answer, council: str, report: str) -> dict[str, Any]:
-        return {"question": answer.question, "answer": answer.text, "abstained": answer.abstained,
+        return {"question": answer.question, "query": answer.query or answer.question, "answer": answer.text,
+                "abstained": answer.abstained,
                 "mode": answer.mode, "chunk_ids": [p.chunk_id for p in answer.citations],
                 "nearest_chunk_ids": [p.chunk_id for p in answer.nearest],
                 "filters": {"council": council or "", "report": report or ""}, "feedback_count": 0}
@@ -502,6 +532,7 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
                     message = gr.Textbox(show_label=False, placeholder="Type a question and press Enter",
                                          lines=1, max_lines=5, scale=5, elem_id="qa-question", autofocus=True)
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
+                    new_topic = gr.Button("New topic", scale=1, min_width=80, elem_id="qa-new-topic")
                 gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[message], label="Example questions",
                             api_visibility="private")
                 with gr.Accordion("Feedback on the latest answer", open=False):
@@ -524,6 +555,8 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
         gr.on([message.submit, ask.click], chat, inputs=[message, council, report, session],
               outputs=[message, chatbot, sources, session], api_name="chat", api_visibility="undocumented",
               show_progress="minimal")
+        new_topic.click(h.new_topic, inputs=[session], outputs=[chatbot, sources, session], api_name="new_topic",
+                        api_visibility="undocumented")
         send.click(h.feedback, inputs=[rating, comment, session], outputs=[status, rating, comment],
                    api_name="feedback", api_visibility="undocumented")
         chatbot.like(h.like, inputs=[session], outputs=[status], api_visibility="private")

@@ -166,6 +166,57 @@ def test_chat_keeps_history_per_session(served):
     assert len(messages) == 2  # another session does not see the first one's history
 
 
+def test_a_follow_up_is_read_against_the_turn_before_and_new_topic_forgets_it(served):
+    client = _client(served.url)  # a session of its own
+    reply, _, _ = _chat(client, "What score did Birmingham get for governance?")
+    assert "Searching for" not in reply
+    reply, sources, messages = _chat(client, "And Westminster?")
+    assert len(messages) == 4 and messages[2]["content"][0]["text"] == "And Westminster?"  # as asked
+    searching = next(line for line in reply.splitlines() if "Searching for:" in line)
+    assert "Westminster" in searching and "governance" in searching  # the standalone question searched
+    assert reply.index("Searching for:") < reply.index("\\[1\\]")  # under the question, above the answer
+    # the answer cites Westminster's report, not Birmingham's
+    assert "Westminster City Council" in sources and "Birmingham City Council" not in sources
+    assert "CQC assessment of Westminster City Council" in reply
+
+    chat, sources, *_ = client.predict(api_name="/new_topic")
+    assert chat == [] and "New topic" in sources
+    reply, _, messages = _chat(client, "And Westminster?")
+    assert len(messages) == 2 and "Searching for" not in reply  # read on its own now
+
+
+def test_follow_ups_are_per_session_and_the_ask_api_has_no_memory(served):
+    one, two = _client(served.url), _client(served.url)
+    _chat(one, COMPLAINTS)
+    reply, _, _ = _chat(two, "And in 2016?")  # the other session's topic is not carried over
+    assert "Searching for" not in reply
+    _, payload = one.predict("And in 2016?", "", "", api_name="/ask")
+    assert payload["query"] == "And in 2016?"
+
+
+def test_streamed_follow_up_sends_the_standalone_question_to_the_model(assistant, tmp_path):
+    from test_generate import serving
+
+    from qa.answer import Assistant
+    from qa.app_settings import AppSettings
+    from qa.generate import LLMSettings
+    from qa.ui import ChatHandlers
+
+    with serving() as fake:
+        fake.behaviour, fake.reply = "answer", "Westminster's governance was rated 3 out of 4 [1]."
+        llm_assistant = Assistant(assistant.retriever, llm=LLMSettings(base_url=fake.url, model="fake", timeout=10))
+        h = ChatHandlers(llm_assistant, AppSettings(feedback_log=tmp_path / "f.jsonl"))
+        assert h.streaming
+        *_, (_, _, _, session) = h.respond_stream("What score did Birmingham get for governance?", "", "", None)
+        *_, (_, messages, _, session) = h.respond_stream("And Westminster?", "", "", session)
+        sent = fake.requests[-1]["messages"][-1]["content"]
+        assert "Westminster" in sent and "governance" in sent and "And Westminster?" not in sent
+        assert "Searching for:" in messages[-1]["content"]
+        last = session.conversation.turns[-1]
+        assert last.question == "And Westminster?" and "Westminster" in last.answer.query
+        assert len(session.conversation.turns) == 2
+
+
 BAD_INPUTS = {
     "empty": ("", "type a question"),
     "blank": ("   \n\t ", "type a question"),
