@@ -143,7 +143,7 @@ class RewriteScorer:
         r = self.rewriter.read(text)
         names = {c.casefold() for c in r.councils}
         if r.place:
-            names.add(r.place.casefold().removesuffix(" council").strip())
+            names.add(" ".join(w for w in r.place.casefold().split() if w not in {"city", "county", "borough", "council"}))
         years = {y.split("/")[0] for y in r.years}
         return names | years
 
