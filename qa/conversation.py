@@ -80,6 +80,11 @@ MAX_SHORT_WORDS = 5
 #: new topics -0.08-0.07 (this module's own examples; eval/conversations.jsonl's dev new topics all
 #: name a council).
 GAIN = 0.15
+#: Asked of a language model (when one is configured) for a follow-up the rules found.
+MODEL_PROMPT = ("You rewrite a follow-up question from a conversation about public reports on English councils' "
+                "adult social care into one standalone question that can be understood without the conversation. "
+                "Keep every council, place, year and report the follow-up names; take the topic, council and year it "
+                "leaves out from the previous question. Reply with the question only, on one line.")
 #: Candidate rewrites whose best dense similarity is this close to the best count as tied.
 TIE = 0.02
 
@@ -338,6 +343,45 @@ class Rewriter:
                 return Rewrite(question, query, "ellipsis", f"dense similarity {alone:.2f} alone, {joined:.2f} "
                                "after the previous question", uncovered)
         return Rewrite(question, question, "none", "a topic of its own", uncovered)
+
+    def model_rewrite(self, rule: Rewrite, previous: str) -> Rewrite:
+        """The language model's standalone question for a follow-up, if it passes the checks; else `rule`.
+
+        Checked: one line of sensible length; it names every council, place and year the follow-up
+        names, no council or year that neither question names, and some topic word of the two.
+        """
+        from qa.generate import LLMClient, LLMError
+
+        user = f"Previous question: {previous}\nFollow-up question: {rule.question}"
+        try:
+            text = LLMClient(self.assistant.llm).complete(
+                [{"role": "system", "content": MODEL_PROMPT}, {"role": "user", "content": user}]).text
+        except LLMError as exc:
+            log.info("the model's rewrite was not used: %s", exc)
+            return replace(rule, reason=f"{rule.reason}; the language model could not rewrite it ({exc})")
+        text = text.strip().strip('"').strip()
+        problem = self._check_model_rewrite(text, rule.question, previous)
+        if problem:
+            log.info("the model's rewrite %r was not used: %s", text[:200], problem)
+            return replace(rule, reason=f"{rule.reason}; the language model's rewrite was not used: {problem}")
+        return replace(rule, query=" ".join(text.split()), reason=f"written by the language model ({rule.reason})")
+
+    def _check_model_rewrite(self, text: str, question: str, previous: str) -> str:
+        limit = min(self.assistant.retriever.settings.max_query_chars, 2 * (len(question) + len(previous)) + 40)
+        if not text or len(text) > limit or "\n" in text:
+            return "not one question of sensible length"
+        said, new, old = self.read(text), self.read(question), self.read(previous)
+        if not set(new.councils) <= set(said.councils) or (new.place and new.place.lower() not in text.lower()):
+            return "it leaves out the council the follow-up names"
+        if not set(new.years) <= {y for y in said.years}:
+            return "it leaves out the year the follow-up names"
+        if not set(said.councils) <= set(new.councils) | set(old.councils) or \
+                not set(said.years) <= set(new.years) | set(old.years):
+            return "it names a council or year neither question names"
+        topic = set(new.topic) | set(old.topic)
+        if topic and not topic & set(said.topic):
+            return "it shares no topic word with the questions"
+        return ""
 
     def _dense_best(self, texts: list[str]) -> list[float]:
         """The best dense similarity of each text to the corpus's chunks."""
@@ -686,6 +730,9 @@ class Conversation:
             cleaned = clean_query(question, self.assistant.retriever.settings.max_query_chars)
             rw = (self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer)) if last
                   else self.rewriter.rewrite(cleaned, None))
+            llm = getattr(self.assistant, "llm", None)
+            if last and rw.kind != "none" and not rw.uncovered and llm is not None and llm.enabled:
+                rw = self.rewriter.model_rewrite(rw, last.rewrite.query)
             passages: list = []
             if rw.uncovered and rw.kind != "none" and re.fullmatch(r"[\d/\-–]+", rw.uncovered):
                 answer = self._abstain_year(rw, council, doc_id, year)

@@ -170,3 +170,61 @@ def test_ask_extractive_records_the_turn_and_update_last_replaces_its_answer(ass
     last = chat.turns[-1]
     assert last.answer.text == "a checked model answer" and last.answer.query == answer.query
     assert last.answer.question == "And Westminster?"
+
+
+# -- with a language model (the scripted server of tests/test_generate.py) ---------------------------
+@pytest.fixture
+def llm_assistant(assistant):
+    from test_generate import serving
+
+    from qa.answer import Assistant
+
+    with serving() as fake:
+        yield Assistant(assistant.retriever, llm=fake.settings(timeout=5)), fake
+
+
+def _rewrite_requests(fake) -> list[dict]:
+    return [r for r in fake.requests if "Follow-up question:" in r["messages"][-1]["content"]]
+
+
+def test_a_model_may_write_the_standalone_question(llm_assistant):
+    assistant, fake = llm_assistant
+    chat = Conversation(assistant)
+    fake.reply = "What score did Westminster City Council get for governance?"
+    chat.rewrite(GOVERNANCE_BIRMINGHAM)  # reading a first question asks no model
+    assert _rewrite_requests(fake) == []
+    chat.ask(GOVERNANCE_BIRMINGHAM)
+    assert _rewrite_requests(fake) == []  # a first question is not rewritten
+    fake.reply = "What score did Westminster City Council get for governance?"
+    chat.ask("And Westminster?")
+    sent = _rewrite_requests(fake)
+    assert len(sent) == 1 and "And Westminster?" in sent[0]["messages"][-1]["content"]
+    rw = chat.turns[-1].rewrite
+    assert rw.query == "What score did Westminster City Council get for governance?"
+    assert "language model" in rw.reason and rw.kind == "entity_swap"
+
+
+@pytest.mark.parametrize("reply, why", [
+    ("What score did Birmingham get for governance?", "council"),  # drops the council the follow-up names
+    ("What score did Westminster get for governance in 2019?", "neither question"),  # invents a year
+    ("Westminster?\nAlso, here is a poem.", "sensible"),
+])
+def test_a_models_rewrite_that_fails_the_checks_gives_way_to_the_rules(llm_assistant, reply, why):
+    assistant, fake = llm_assistant
+    chat = Conversation(assistant)
+    chat.ask(GOVERNANCE_BIRMINGHAM)
+    fake.reply = reply
+    chat.ask("And Westminster?")
+    rw = chat.turns[-1].rewrite
+    assert rw.query != reply and "Westminster" in rw.query and "governance" in rw.query
+    assert "not used" in rw.reason and why in rw.reason
+
+
+def test_an_unreachable_model_leaves_the_rules_rewrite(llm_assistant):
+    assistant, fake = llm_assistant
+    chat = Conversation(assistant)
+    chat.ask(GOVERNANCE_BIRMINGHAM)
+    fake.behaviour = "http500"
+    a = chat.ask("And Westminster?")
+    rw = chat.turns[-1].rewrite
+    assert rw.kind == "entity_swap" and "Westminster" in a.query and "could not rewrite" in rw.reason
