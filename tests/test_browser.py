@@ -130,3 +130,23 @@ def test_html_in_a_question_is_shown_as_text_and_never_runs(page, tmp_path):
     assert page.locator("#qa-chat img[src='x'], #qa-chat script").count() == 0
     assert '<img src=x onerror="window.__xss=1">' in page.locator("#qa-chat").inner_text()
     page.screenshot(path=str(_screenshot_dir(tmp_path) / "html_question.png"), full_page=True)
+
+
+def test_a_follow_up_shows_what_was_searched_and_new_topic_clears_the_chat(page, tmp_path):
+    _ask(page, "What score did Birmingham get for governance?")
+    page.wait_for_function("document.querySelectorAll('#qa-chat .message.bot, #qa-chat [data-testid=\"bot\"]')"
+                           ".length >= 1 && document.querySelector('#qa-sources').innerText.includes('Birmingham')",
+                           timeout=TIMEOUT_MS)
+    _ask(page, "And Westminster?")
+    page.wait_for_function("document.querySelector('#qa-chat').innerText.includes('Searching for:')",
+                           timeout=TIMEOUT_MS)
+    chat_text = page.locator("#qa-chat").inner_text()
+    searching = next(line for line in chat_text.splitlines() if "Searching for:" in line)
+    assert "Westminster" in searching and "governance" in searching
+    page.wait_for_function("document.querySelector('#qa-sources').innerText.includes('Westminster City Council')",
+                           timeout=TIMEOUT_MS)
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "follow_up.png"), full_page=True)
+    page.locator("#qa-new-topic").click()
+    page.wait_for_function("!document.querySelector('#qa-chat').innerText.includes('Searching for:')",
+                           timeout=TIMEOUT_MS)
+    assert "New topic" in page.locator("#qa-sources").inner_text()
