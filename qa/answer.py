@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from qa.answerability import AnswerabilityModel, asked_kinds, has_kind
+from qa.answerability import AnswerabilityModel, asked_kinds, has_kind, topic_of
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.retriever import Filters, Passage, Retrieval, Retriever
@@ -284,7 +284,8 @@ class Assistant:
             return found, self._abstain(question, found.passages, 0.0,
                                         f"These reports cover {', '.join(self.retriever.councils)}; "
                                         f"none is about {unknown}."), None
-        scored = self._score_sentences(query, found)
+        features = self._features(query, found)
+        scored = self._score_sentences(features)
         named, years = self._named_councils(query), _years(query)
         consistent = [x for x in scored if _consistent(named, years, found.passages[x[1]],
                                                        self._sentence_text(found.chunk_ids[x[1]], x[2]))]
@@ -297,13 +298,13 @@ class Assistant:
         answer = self._compose(question, found.passages, found.chunk_ids, consistent, consistent[0][0])
         if not answer.quotes:  # every candidate leaned on a sentence it could not bring
             return found, self._abstain(question, found.passages, 0.0, ""), None
-        return found, answer, self._answer_features(query, found, consistent, answer)
+        best = next(f for f in features if (f.position, f.row) == consistent[0][1:])
+        return found, answer, self._answer_features(query, found, consistent, best, answer)
 
     def _answer_features(self, query: str, found: Retrieval, scored: list[tuple[float, int, int]],
-                         answer: Answer) -> dict[str, float]:
+                         best: SentenceFeatures, answer: Answer) -> dict[str, float]:
         """The evidence features of `qa.answerability.FEATURES` for the answer about to be given."""
-        best_score, best_pos, best_row = scored[0]
-        best = next(f for f in self._features(query, found) if f.row == best_row and f.position == best_pos)
+        best_score = scored[0][0]
         weights = self._term_weights(query)
         total = sum(weights.values()) or 1.0
         said = self._passage_tokens(answer.citations)
@@ -325,10 +326,11 @@ class Assistant:
         }
 
     def _term_weights(self, query: str) -> dict[str, float]:
-        """The question's words that say what it is about (not the councils' names, not bare numbers),
-        each weighted by its rarity in the corpus; a word the corpus never uses weighs most."""
+        """The question's words that say what it is about (not the words asking for the kind of answer,
+        not the councils' names, not bare numbers), each weighted by its rarity in the corpus; a word
+        the corpus never uses weighs most."""
         lex = self.retriever.index.lexical
-        return {t: self._idf.get(t, self._max_idf) for t in lex.tokens(query)
+        return {t: self._idf.get(t, self._max_idf) for t in lex.tokens(topic_of(query))
                 if t not in self._council_tokens and not t.isdigit()}
 
     def _passage_tokens(self, passages: list[Passage]) -> set[str]:
@@ -367,11 +369,11 @@ class Assistant:
                 return m.group(0).strip()
         return ""
 
-    def _score_sentences(self, query: str, found) -> list[tuple[float, int, int]]:
+    def _score_sentences(self, features: list[SentenceFeatures]) -> list[tuple[float, int, int]]:
         """(score, passage position, sentence row) for the sentences of the found passages, best first."""
         s = self.settings
         return sorted(((s.w_dense * f.dense + s.w_lexical * f.lexical + s.w_number * f.number + s.w_rank * f.rank,
-                        f.position, f.row) for f in self._features(query, found)), key=lambda x: -x[0])
+                        f.position, f.row) for f in features), key=lambda x: -x[0])
 
     def _features(self, query: str, found) -> list[SentenceFeatures]:
         """What makes each candidate sentence a good answer to `query`."""

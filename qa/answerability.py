@@ -58,6 +58,17 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
 }
 
 
+_WH_WORDS = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b", re.I)
+
+
+def topic_of(question: str) -> str:
+    """The question without the words that ask for the kind of answer ("how many", "what percentage",
+    "who"): what remains says what it is about."""
+    for asks, _ in _KINDS.values():
+        question = asks.sub(" ", question)
+    return _WH_WORDS.sub(" ", question)
+
+
 def asked_kinds(question: str) -> list[str]:
     """The kinds of answer the question asks for (in the order of `_KINDS`)."""
     return [kind for kind, (asks, _) in _KINDS.items() if asks.search(question)]
