@@ -143,7 +143,8 @@ class RewriteScorer:
         r = self.rewriter.read(text)
         names = {c.casefold() for c in r.councils}
         if r.place:
-            names.add(" ".join(w for w in r.place.casefold().split() if w not in {"city", "county", "borough", "council"}))
+            generic = {"city", "county", "borough", "council"}
+            names.add(" ".join(w for w in r.place.casefold().split() if w not in generic))
         years = {y.split("/")[0] for y in r.years}
         return names | years
 
@@ -289,10 +290,12 @@ def format_results(results: Sequence[TurnResult], source: str = "") -> str:
             if not rows:
                 continue
             decision = [(r.system_kind != "none") == (r.dependency in FOLLOW_UPS) for r in rows]
-            lines.append(f"{split + ' / ' + dep:28} {len(rows):>4}  {_share(r.entities_ok['raw'] for r in rows):>16} "
-                         f"{_mean(r.recall['raw'] for r in rows):>10} {_share(r.entities_ok['system'] for r in rows):>16} "
-                         f"{_mean(r.recall['system'] for r in rows):>10} {_share(r.rewrite_ok('system') for r in rows):>16} "
-                         f"{_share(decision):>16}")
+            cells = [_share(r.entities_ok["raw"] for r in rows), _mean(r.recall["raw"] for r in rows),
+                     _share(r.entities_ok["system"] for r in rows), _mean(r.recall["system"] for r in rows),
+                     _share(r.rewrite_ok("system") for r in rows), _share(decision)]
+            widths = [16, 10, 16, 10, 16, 16]
+            row = " ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
+            lines.append(f"{split + ' / ' + dep:28} {len(rows):>4}  {row}")
     wrong = [r for r in results if not r.correct["system"] and r.dependency != "none"]
     if wrong:
         lines += ["", "Follow-up turns the system got wrong:"]

@@ -59,6 +59,7 @@ _POSSESSIVE = {"its", "their", "theirs", "his", "her", "hers"}
 _DETERMINERS = {"the", "a", "an"}
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "is", "are",
        "was", "were", "has", "have", "had", "can", "could", "will", "would", "should"}
+_QUESTION_START = re.compile("(?:" + "|".join(sorted(_WH)) + r")\b", re.IGNORECASE)
 _PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "by", "into", "over", "under",
                  "between", "during", "after", "before", "within"}
 # Words that frame a question (how much, compared with what, who said it) rather than name its topic.
@@ -165,7 +166,7 @@ class _CorpusFacts:
 
     def is_place(self, word: str) -> bool:
         """A capitalised word naming a place the reports do not cover (not a council of theirs)."""
-        w = word.lower().rstrip("'’s") if word.lower().endswith(("'s", "’s")) else word.lower()
+        w = _bare(word.lower())
         if not word[:1].isupper() or sum(c.isupper() for c in word) > 1 or len(w) < 3:
             return False
         if w in self.council_surface or w in _CALENDAR or w in _WH or w in _POINTERS:
@@ -222,7 +223,8 @@ class Rewriter:
                 council_text = " ".join(words[i:end])
                 break
         m = _OPENER.match(question)
-        place = self._place(words, bool(m and m.group(0).strip()))
+        opener = m.group(0).strip() if m else ""
+        place = self._place(words, bool(opener))
         years = [text for text, _ in _years(question)]
         year_tokens = {t for y in years for t in re.findall(r"\d+", y)}
         place_tokens = set(self.facts.lex.tokens(place)) if place else set()
@@ -231,8 +233,6 @@ class Rewriter:
         topic = [t for t in f.lex.tokens(question)
                  if t not in f.framing and t not in f.council_tokens and t not in place_tokens
                  and not t.isdigit() and t not in year_tokens and t not in report_tokens]
-        m = _OPENER.match(question)
-        opener = m.group(0).strip() if m and m.group(0).strip() else ""
         pointers = [i for i, w in enumerate(lowered) if w in _POINTERS and self._points_back(lowered, i)]
         return _Reading(words, councils, council_text, place, years, topic, opener, pointers, report)
 
@@ -390,7 +390,7 @@ class Rewriter:
 
     def _continue_topic(self, text: str, previous: str, before: _Reading) -> str:
         """A question of its own ("how many felt supported?") with the previous topic it continues, if any."""
-        if not re.match(r"(?i)(%s)\b" % "|".join(_WH), text):
+        if not _QUESTION_START.match(text):
             return text
         own = set(self.facts.lex.tokens(text))
         phrases = [p for p in self._antecedents(previous, before) if not set(self.facts.lex.tokens(p)) <= own]
@@ -568,7 +568,7 @@ class Rewriter:
 
 # -- text helpers ------------------------------------------------------------------------------
 def _years(text: str) -> list[tuple[str, tuple[str, ...]]]:
-    """Years named in `text`: (as written, (first year,) or (first, second year)), e.g. ("2023/24", ("2023", "2024"))."""
+    """Years named in `text`: (as written, (first,) or (first, second year)), e.g. ("2023/24", ("2023", "2024"))."""
     out = []
     for m in _YEAR.finditer(text):
         start, end = m.group(1), m.group(2)
