@@ -672,6 +672,8 @@ class Conversation:
     """
 
     def __init__(self, assistant, *, max_turns: int = MAX_TURNS) -> None:
+        if not isinstance(max_turns, int) or isinstance(max_turns, bool) or max_turns < 1:
+            raise ValueError(f"max_turns must be a whole number of at least 1. Currently, it is {max_turns!r}")
         self.assistant = assistant
         self.rewriter = Rewriter(assistant)
         self.max_turns = max_turns

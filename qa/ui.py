@@ -68,6 +68,8 @@ WRITING = "Writing… the answer is checked against the sources when it is compl
 RATINGS = {"helpful": "Helpful", "not helpful": "Not helpful", "wrong source": "Wrong source"}
 #: Turns (question + reply) kept per session: bounds the memory a session can hold.
 MAX_TURNS = 40
+#: Turns (with their answers and passages) a session's Conversation keeps for reading follow-ups.
+CONVERSATION_TURNS = 5
 #: Characters of an over-long question echoed back in the chat.
 PREVIEW_CHARS = 300
 MAX_COMMENT_CHARS = 2000
@@ -347,8 +349,8 @@ class ChatHandlers:
                             self.run(message, council, report, self._conversation(session)))
 
     def _conversation(self, session: ChatSession) -> Conversation:
-        if session.conversation is None:
-            session.conversation = Conversation(self.assistant)
+        if session.conversation is None:  # follow-ups read only the latest turn: keep few, as sessions are many
+            session.conversation = Conversation(self.assistant, max_turns=CONVERSATION_TURNS)
         return session.conversation
 
     def new_topic(self, session: ChatSession | None) -> tuple[list[dict[str, str]], str, ChatSession]:

@@ -157,6 +157,17 @@ def test_bad_input_raises_and_leaves_the_conversation_unchanged(assistant, bad):
     assert "complaints" in a.query.lower() and "2016" in a.query
 
 
+def test_only_the_latest_turns_are_kept(assistant):
+    chat = Conversation(assistant, max_turns=2)
+    for q in (COMPLAINTS, GOVERNANCE_BIRMINGHAM, "And Westminster?"):
+        chat.ask(q)
+    assert [t.question for t in chat.turns] == [GOVERNANCE_BIRMINGHAM, "And Westminster?"]
+    a, _ = turn(chat, "And in 2016?")  # still read against the latest turn
+    assert "governance" in a.query.lower() and "2016" in a.query
+    with pytest.raises(ValueError, match="max_turns"):
+        Conversation(assistant, max_turns=0)
+
+
 def test_ask_extractive_records_the_turn_and_update_last_replaces_its_answer(assistant):
     chat = Conversation(assistant)
     turn(chat, GOVERNANCE_BIRMINGHAM)
