@@ -125,6 +125,7 @@ def _read(pdf) -> Extracted:
     if empty_pages:
         doc.warnings.append(f"{empty_pages} of {n} pages have no text (images only?); their content is not read")
     doc.metadata["pages"] = str(n)
+    doc.metadata["outline"] = "yes" if used else "no"
     return doc
 
 
