@@ -32,6 +32,7 @@ from qa.checksums import sha256_file
 from qa.chunks import Chunk, Chunker, mark_duplicates
 from qa.config import Settings
 from qa.corpus import corpus_hashes, load_corpus
+from qa.embedding_cache import EmbeddingCache
 from qa.embeddings import Encoder
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from qa.lexical import LexicalIndex
@@ -115,14 +116,17 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
         raise RuntimeError(f"{len(too_long)} chunks exceed {encoder.max_tokens} tokens: {too_long[:3]}")
     if progress:
         print(f"Embedding {len(chunks)} chunks with {settings.model}", flush=True)
-    vectors = encoder.encode_documents(texts, progress=progress)
+    cache = EmbeddingCache.for_settings(settings, encoder)
+    vectors, stats = cache.encode(encoder, texts, progress=progress)
     dense = faiss.IndexFlatIP(encoder.dimension)
     dense.add(vectors)
     lexical = LexicalIndex.build(texts, find_acronyms([d.text.text for d in docs]))
     sentences = SentenceTable.of(chunks)
     if progress:
         print(f"Embedding {len(sentences.chunk)} sentences for answer selection", flush=True)
-    sentences.vectors = encoder.encode_documents(sentences.texts(chunks), progress=progress)
+    sentences.vectors, sentence_stats = cache.encode(encoder, sentences.texts(chunks), progress=progress)
+    stats.add(sentence_stats)
+    log.info("embedded %d texts, %d read from the cache %s", stats.embedded, stats.cached, cache.folder)
     manifest = expected_settings(settings, encoder, corpus) | {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "normalised_embeddings": True,
@@ -131,6 +135,7 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
         "sentences": len(sentences.chunk),
         "documents": len(docs),
         "libraries": {name: _version(name) for name in _LIBRARIES},
+        "embedding_cache": {"embedded": stats.embedded, "cached": stats.cached},
     }
     return SearchIndex(chunks, dense, lexical, sentences, manifest)
 

@@ -157,7 +157,7 @@ def source_card(p: Passage, n: int | None, spans: list[tuple[int, int]]) -> str:
     return (f'<article class="qa-source" data-chunk="{e(p.chunk_id)}">'
             f"<header>{marker}{e(p.title)}</header>"
             f'<div class="qa-meta">{meta}</div>'
-            f'<div class="qa-path">{e(section_label(p))} (lines {p.line_start}–{p.line_end})</div>'
+            f'<div class="qa-path">{e(section_label(p))} ({e(p.location)})</div>'
             f'<blockquote class="qa-passage">{highlight(p.text, spans)}</blockquote>{also}</article>')
 
 
