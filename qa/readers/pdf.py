@@ -20,13 +20,14 @@ from collections import Counter
 from dataclasses import dataclass
 
 from qa.errors import ReportError
-from qa.readers import MAX_PAGES, Extracted, Heading, PageStart
+from qa.readers import MAX_PAGES, Extracted, Heading, PageStart, title_block
 
 log = logging.getLogger(__name__)
 
 PDFIUM_LOCK = threading.Lock()
 _SOFT_HYPHENS = "\x02\ufffe\u00ad"
 _BULLET = re.compile(r"^[\u2022\u25e6\u25aa\u25cf\u2023\u2043\u2219\uf0b7\uf0a7\u25a0\u25a1]\s*")
+_LIST_ITEM = re.compile(r"^(\d{1,2}|[a-z]|[ivx]{1,4})[.)]\s+\S")
 _TERMINAL = re.compile(r"""[.!?:;]['"\u201d\u2019)\]]*$""")
 _SECTION_NUMBER = re.compile(r"^(\d+(\.\d+)*\.?|[A-Z]\.|[IVX]+\.)\s+")
 _ERRORS = {1: "it could not be read (pdfium: unknown error)", 2: "the file could not be opened",
@@ -114,6 +115,7 @@ def _read(pdf) -> Extracted:
         metadata["creation_date"] = _pdf_date(metadata.pop("creationdate"))
     metadata = {"creation_date" if k == "creation_date" else k: v for k, v in metadata.items() if v}
     _drop_running_lines(lines, n)
+    _drop_repeated_title(lines)
     outline = _outline(pdf)
     used = _headings_from_outline(lines, outline) if outline else 0
     if outline and used == 0:
@@ -246,18 +248,26 @@ def _headings_from_outline(lines: list[_Line], outline: list[tuple[int, str, int
             lines[extra].kind = "drop"
         cursor[page] = m + 1
         matched += 1
-    _drop_repeated_title(lines)
     return matched
 
 
 def _drop_repeated_title(lines: list[_Line]) -> None:
-    """A title block printed just before the same words as the first heading is one heading, not two."""
-    content = [ln for ln in lines if ln.kind != "drop"][:6]
-    for a, b in zip(content, content[1:]):
-        if b.kind == "heading" and a.kind != "heading" and norm(a.text) == norm(b.text):
-            a.kind = "drop"
-        elif a.kind == "heading" and b.kind == "heading" and norm(a.text) == norm(b.text):
-            b.kind = "drop"
+    """A title printed twice at the top (a title block, then the first heading) is read once.
+
+    Either copy may wrap over up to three lines: the first of two identical runs of lines at the
+    top of the first page is dropped, before headings are looked for.
+    """
+    content = [ln for ln in lines if ln.kind != "drop" and ln.page == lines[0].page][:12]
+    for start in range(0, 4):
+        for k in (1, 2, 3):
+            for m in (1, 2, 3):
+                first = content[start : start + k]
+                second = content[start + k : start + k + m]
+                if len(first) == k and len(second) == m and \
+                        norm(" ".join(ln.text for ln in first)) == norm(" ".join(ln.text for ln in second)):
+                    for ln in first:
+                        ln.kind = "drop"
+                    return
 
 
 def _headings_from_fonts(lines: list[_Line]) -> None:
@@ -302,7 +312,6 @@ def _headings_from_fonts(lines: list[_Line]) -> None:
         g[0].text = " ".join(x.text.strip() for x in g)
         for extra in g[1:]:
             extra.kind = "drop"
-    _drop_repeated_title(lines)
     # the top style used once, for the title block above a first heading of the same words, is gone now:
     # close the gap so the first level is 1
     levels = sorted({ln.level for ln in lines if ln.kind == "heading"})
@@ -320,13 +329,14 @@ def _assemble(lines: list[_Line], labels: list[str]) -> Extracted:
     headings: list[Heading] = []
     prev: _Line | None = None
     in_paragraph = False
+    title_at = title_block([(ln.level if ln.kind == "heading" else 0,) for ln in lines])
 
     def emit(piece: str) -> None:
         nonlocal pos
         out.append(piece)
         pos += len(piece)
 
-    for ln in lines:
+    for n, ln in enumerate(lines):
         if ln.kind == "drop":
             continue
         label = labels[ln.page]
@@ -338,13 +348,14 @@ def _assemble(lines: list[_Line], labels: list[str]) -> Extracted:
             if not pages or pages[-1].label != label:
                 pages.append(PageStart(pos, label))
             title = re.sub(f"[{_SOFT_HYPHENS}]", "-", " ".join(text.split()))
-            emit("#" * ln.level + " ")
+            if n != title_at:
+                emit("#" * ln.level + " ")
             headings.append(Heading(ln.level, title, pos, label))
             emit(title)
             prev, in_paragraph = ln, False
             continue
         new_paragraph = (not in_paragraph or prev is None or _BULLET.match(ln.text.strip()) is not None
-                         or _paragraph_break(prev, ln))
+                         or _LIST_ITEM.match(ln.text.strip()) is not None or _paragraph_break(prev, ln))
         ends_soft = bool(out) and out[-1] and out[-1][-1] in _SOFT_HYPHENS
         if ends_soft:  # a word hyphenated at the line end: re-join it
             out[-1] = out[-1][:-1]
