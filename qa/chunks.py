@@ -100,6 +100,7 @@ class Chunker:
     def chunk_document(self, doc: Document) -> list[Chunk]:
         chunks: list[Chunk] = []
         for section in parse_sections(doc.text, doc.info.short_title):
+            section = _without_title(section, doc.info.title)
             body = strip_markup(section.body).strip()
             if not body.text:
                 continue
@@ -139,6 +140,14 @@ class Chunker:
 
     def fits(self, chunk: Chunk) -> bool:
         return self.count_tokens(chunk.indexed_text(self.contextual)) <= self.max_tokens
+
+
+def _without_title(section, title: str):
+    """A heading that is the report's own title (a PDF's or Word file's first heading) is not a section:
+    it would only repeat the title at the head of every path; the citation names the report already."""
+    if len(section.path) > 1 and " ".join(section.path[1].split()).casefold() == " ".join(title.split()).casefold():
+        return replace(section, path=(section.path[0], *section.path[2:]))
+    return section
 
 
 def _tidy(text: str) -> str:

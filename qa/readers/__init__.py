@@ -193,18 +193,6 @@ def read_bytes(data: bytes, name: str = "", password: str | None = None) -> Extr
     return doc
 
 
-def title_block(blocks: list[tuple]) -> int | None:
-    """Index of the document's title: its only level-1 heading, when it comes first.
-
-    The title is written as a plain line, not a `#` heading: it is the catalogue title, and as a
-    section it would only repeat itself at the head of every section path.
-    """
-    levels = [(i, b[0]) for i, b in enumerate(blocks) if b[0]]
-    if levels and levels[0][1] == 1 and sum(1 for _, lv in levels if lv == 1) == 1:
-        return levels[0][0]
-    return None
-
-
 def markdown_from_blocks(blocks: list[tuple[int, str, str]], fmt: str, metadata: dict | None = None
                          ) -> Extracted:
     """Assemble `Extracted` from (heading level or 0, text, page label) blocks, in reading order.
@@ -216,15 +204,14 @@ def markdown_from_blocks(blocks: list[tuple[int, str, str]], fmt: str, metadata:
     headings: list[Heading] = []
     pages: list[PageStart] = []
     pos = 0
-    title_at = title_block(blocks)
-    for i, (level, text, page) in enumerate(blocks):
+    for level, text, page in blocks:
         text = text.strip()
         if not text:
             continue
         if level:
             text = " ".join(text.split())
-            line = text if i == title_at else "#" * level + " " + text
-            offset_of_title = pos + (0 if i == title_at else level + 1)
+            line = "#" * level + " " + text
+            offset_of_title = pos + level + 1
         else:
             line = text
             offset_of_title = pos

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from qa.errors import ReportError
-from qa.readers import MAX_PAGES, Extracted, Heading, PageStart, title_block
+from qa.readers import MAX_PAGES, Extracted, Heading, PageStart
 
 log = logging.getLogger(__name__)
 
@@ -329,14 +329,13 @@ def _assemble(lines: list[_Line], labels: list[str]) -> Extracted:
     headings: list[Heading] = []
     prev: _Line | None = None
     in_paragraph = False
-    title_at = title_block([(ln.level if ln.kind == "heading" else 0,) for ln in lines])
 
     def emit(piece: str) -> None:
         nonlocal pos
         out.append(piece)
         pos += len(piece)
 
-    for n, ln in enumerate(lines):
+    for ln in lines:
         if ln.kind == "drop":
             continue
         label = labels[ln.page]
@@ -348,8 +347,7 @@ def _assemble(lines: list[_Line], labels: list[str]) -> Extracted:
             if not pages or pages[-1].label != label:
                 pages.append(PageStart(pos, label))
             title = re.sub(f"[{_SOFT_HYPHENS}]", "-", " ".join(text.split()))
-            if n != title_at:
-                emit("#" * ln.level + " ")
+            emit("#" * ln.level + " ")
             headings.append(Heading(ln.level, title, pos, label))
             emit(title)
             prev, in_paragraph = ln, False
