@@ -53,14 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def quiet_progress_bars() -> None:
+    """The command line is an application: it may quiet the libraries' own progress bars."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    else:  # the command line is an application: it may quiet the libraries' own progress bars
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
+    elif args.command not in COMMANDS:  # the library commands quiet them only once a file is read
+        quiet_progress_bars()
     try:
         settings = Settings.from_env()
         if args.index_dir:

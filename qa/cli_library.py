@@ -60,8 +60,10 @@ def cmd_add(args, settings: Settings) -> int:
         last = i == len(args.paths) - 1
         result = lib.add(path, title=args.title, council=args.council, date=args.date, doc_type=args.doc_type,
                          publisher=args.publisher, short_title=args.short_title, password=args.password,
-                         replace=args.replace, ask=_ask if interactive else None,
-                         update_index=last and not args.no_index, progress=False)
+                         replace=args.replace, ask=_ask if interactive else None, update_index=False)
+        if last and not args.no_index:  # the model loads only once every file has been read and added
+            _quiet(args)
+            result.index = lib.update_index()
         print(describe(result))
     return 0
 
@@ -94,11 +96,21 @@ def describe(result) -> str:
     return "\n".join(lines)
 
 
+def _quiet(args) -> None:
+    if not args.verbose:
+        from qa.cli import quiet_progress_bars
+
+        quiet_progress_bars()
+
+
 def cmd_remove(args, settings: Settings) -> int:
     from qa.library import Library
 
     lib = Library(settings)
-    info = lib.remove(args.doc_id, update_index=not args.no_index)
+    info = lib.remove(args.doc_id, update_index=False)
+    if not args.no_index:
+        _quiet(args)
+        lib.update_index()
     print(f"Removed {info.doc_id} ({info.title}).")
     return 0
 

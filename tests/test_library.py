@@ -147,3 +147,14 @@ def test_cli_add_list_remove(lib, monkeypatch, capsys):
     assert listed[-1]["format"] == "pdf" and listed[-1]["publisher"] == "Peer team"
     assert main(["remove", listed[-1]["doc_id"], "--no-index"]) == 0
     assert len(read_catalogue(lib.corpus_dir)) == 5
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(lib, tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("A sentence about adult social care in Testshire. " * 30_000)  # about 1.5 MB
+    small = Library(lib.settings.with_(max_report_mb=1))
+    before = snapshot(lib.corpus_dir)
+    with pytest.raises(ReportError, match=r"big.txt: 1.4 MB is over the limit of 1 MB \(QA_MAX_REPORT_MB\)"):
+        small.add(big, update_index=False, title="T", council="Testshire County Council", date="2024",
+                  doc_type="other", publisher="P")
+    assert snapshot(lib.corpus_dir) == before

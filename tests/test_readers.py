@@ -174,3 +174,44 @@ def test_pdf_reading_is_safe_from_several_threads():
         t.join()
     assert not errors
     assert all(text == expected[f] for f, texts in results.items() for text in texts)
+
+
+def _pdf_with_labels(pages: list[list[tuple[float, float, str]]], labels: str) -> bytes:
+    """A small PDF written by hand: Helvetica text at (size, y, text) per page, and a /PageLabels tree."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R " + labels + " >>", ""]
+    kids = []
+    for lines in pages:
+        stream = "".join(f"BT /F1 {size} Tf 72 {y} Td ({text}) Tj ET\n" for size, y, text in lines).encode()
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode()}endstream")
+        content = len(objects)
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R "
+                       "/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>")
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def test_page_labels_win_and_running_headers_and_page_numbers_are_dropped():
+    body = "The council reviewed its adult social care services and found waiting lists had fallen"
+    pages = []
+    for n in range(4):
+        lines = [(9, 760, "Annual report of Testshire County Council"), (16, 700, f"Part {n + 1} of the review")]
+        lines += [(11, 660 - 14 * i, f"{body} in area {n}{i}.") for i in range(6)]
+        lines.append((9, 40, str(n + 1)))
+        pages.append(lines)
+    doc = read_bytes(_pdf_with_labels(pages, "/PageLabels << /Nums [0 << /S /r >> 2 << /S /D /St 1 >>] >>"))
+    assert [p.label for p in doc.pages] == ["i", "ii", "1", "2"]
+    assert [(h.title, h.page) for h in doc.headings] == [(f"Part {n} of the review", label) for n, label in
+                                                         zip((1, 2, 3, 4), ("i", "ii", "1", "2"))]
+    assert "Annual report of Testshire" not in doc.text  # a running header, on every page
+    assert "\n\n3\n" not in doc.text and not doc.text.rstrip().endswith("4")  # bare page numbers
+    assert doc.text.count(body) == 24

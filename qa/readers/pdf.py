@@ -182,19 +182,30 @@ def _page_lines(tp, raw, page: int) -> tuple[list[_Line], int]:
 
 
 def _drop_running_lines(lines: list[_Line], pages: int) -> None:
-    """Leave out page numbers and headers/footers repeated at the top or bottom of most pages."""
+    """Leave out page numbers and headers/footers repeated at the top or bottom of most pages.
+
+    A running line is the same text at a page's edge (first or last two lines) on at least half
+    the pages, or a "Page 3 of 20" line; a heading that starts each page ("Part 1", "Part 2") is not.
+    """
     by_page: dict[int, list[_Line]] = {}
     for ln in lines:
         by_page.setdefault(ln.page, []).append(ln)
-    edge = Counter()
+
+    def edges(page_lines: list[_Line]) -> list[_Line]:
+        return list({id(x): x for x in page_lines[:2] + page_lines[-2:]}.values())
+
+    exact, numbered = Counter(), Counter()
     for page_lines in by_page.values():
-        for ln in {id(x): x for x in page_lines[:2] + page_lines[-2:]}.values():
-            edge[re.sub(r"\d+", "#", norm(ln.text))] += 1
-    running = {k for k, c in edge.items() if pages >= 3 and c >= max(3, 0.5 * pages)}
+        for ln in edges(page_lines):
+            exact[norm(ln.text)] += 1
+            numbered[re.sub(r"\d+", "#", norm(ln.text))] += 1
+    least = max(3, 0.5 * pages)
     for page_lines in by_page.values():
-        for ln in page_lines[:2] + page_lines[-2:]:
-            key = re.sub(r"\d+", "#", norm(ln.text))
-            if key in running or re.fullmatch(r"(page\s*)?#(\s*(of|/)\s*#)?|-\s*#\s*-", key):
+        for ln in edges(page_lines):
+            text = norm(ln.text)
+            key = re.sub(r"\d+", "#", text)
+            if pages >= 3 and (exact[text] >= least or "page" in key.split() and numbered[key] >= least) \
+                    or re.fullmatch(r"(page\s*)?#(\s*(of|/)\s*#)?|-\s*#\s*-", key):
                 ln.kind = "drop"
 
 
