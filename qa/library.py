@@ -171,9 +171,10 @@ class Library:
         """Inferred metadata, overridden by given values; ask for or refuse what is still missing."""
         found = infer_metadata(doc)
         out: dict[str, Inferred] = {}
+        missing: list[str] = []
         for name in (*FIELDS, "short_title"):
             value = given.get(name)
-            if name == "publisher":  # follows from the type and council actually used
+            if name == "publisher" and "doc_type" in out and "council" in out:  # from the values actually used
                 found["publisher"] = publisher_for(out["doc_type"].value, out["council"].value)
             if name == "short_title" and not value:
                 continue
@@ -187,9 +188,12 @@ class Library:
                     raise MetadataMissingError(f"{path.name}: no {name.replace('_', ' ')} given; nothing was added")
                 out[name] = Inferred(self._check(name, answer), "typed in")
             else:
-                raise MetadataMissingError(f"{path.name}: cannot tell the report's {name.replace('_', ' ')} "
-                                           f"from the file{self._hint(name, doc, True)}. Give it with "
-                                           f"{OPTIONS[name]}; nothing was added")
+                missing.append(name)
+        if missing:
+            what = " and ".join(f"{n.replace('_', ' ')}{self._hint(n, doc, True)}" for n in missing)
+            flags = " and ".join(OPTIONS[n] for n in missing)
+            raise MetadataMissingError(f"{path.name}: cannot tell the report's {what} from the file. "
+                                       f"Give {'it' if len(missing) == 1 else 'them'} with {flags}; nothing was added")
         if "short_title" not in out:
             out["short_title"] = Inferred(short_title(out["doc_type"].value, out["council"].value,
                                                       out["date"].value, out["title"].value),
