@@ -215,3 +215,41 @@ def test_page_labels_win_and_running_headers_and_page_numbers_are_dropped():
     assert "Annual report of Testshire" not in doc.text  # a running header, on every page
     assert "\n\n3\n" not in doc.text and not doc.text.rstrip().endswith("4")  # bare page numbers
     assert doc.text.count(body) == 24
+
+
+def _docx_bytes(build) -> bytes:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    build(document)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_word_headings_from_custom_styles_outline_levels_or_bold_paragraphs():
+    from docx.enum.style import WD_STYLE_TYPE
+
+    body = [f"Body sentence number {i} about the council's adult social care work." for i in range(5)]
+
+    def styled(d):
+        custom = d.styles.add_style("Report Section", WD_STYLE_TYPE.PARAGRAPH)
+        custom.base_style = d.styles["Heading 2"]  # a house style based on a heading style
+        d.add_paragraph("Annual review of care", style="Title")
+        d.add_paragraph("Custom section heading", style="Report Section")
+        for t in body:
+            d.add_paragraph(t)
+
+    def bold_only(d):
+        d.add_paragraph().add_run("Bold heading only").bold = True
+        for t in body:
+            d.add_paragraph(t)
+        d.add_paragraph().add_run("A bold sentence in the body, not a heading.").bold = True
+
+    doc = read_bytes(_docx_bytes(styled))
+    assert [(h.level, h.title) for h in doc.headings] == [(1, "Annual review of care"), (2, "Custom section heading")]
+    doc = read_bytes(_docx_bytes(bold_only))
+    assert [(h.level, h.title) for h in doc.headings] == [(2, "Bold heading only")]
+    assert "A bold sentence in the body" in doc.text

@@ -60,13 +60,17 @@ def read_docx(data: bytes) -> Extracted:
     except Exception as exc:  # python-docx raises several kinds for a broken package
         raise ReportError(f"it is damaged or not a valid Word document ({type(exc).__name__}: {exc})") from None
     blocks: list[tuple[int, str, str]] = []
+    bold: list[bool] = []
     for child in document.element.body.iterchildren():
         if child.tag == _W + "p":
             para = Paragraph(child, document)
             text = para.text.strip()
             if not text:
                 continue
-            blocks.append((_level(para), text if _level(para) else _list_prefix(child) + text, ""))
+            level = _level(para)
+            blocks.append((level, text if level else _list_prefix(child) + text, ""))
+            runs = [r for r in para.runs if r.text.strip()]
+            bold.append(bool(runs) and all(r.bold for r in runs))
         elif child.tag == _W + "tbl":
             for row in Table(child, document).rows:
                 cells = []
@@ -76,6 +80,9 @@ def read_docx(data: bytes) -> Extracted:
                         cells.append(t)
                 if cells:
                     blocks.append((0, " | ".join(cells), ""))
+                    bold.append(False)
+    if not any(level for level, _, _ in blocks):
+        blocks = _bold_headings(blocks, bold)
     blocks = _drop_title_block(blocks)
     props = document.core_properties
     metadata = {"title": (props.title or "").strip(), "author": (props.author or "").strip()}
@@ -85,13 +92,50 @@ def read_docx(data: bytes) -> Extracted:
 
 
 def _level(para) -> int:
-    name = para.style.name if para.style is not None else ""
-    m = _HEADING.match(name or "")
-    if m:
-        return int(m.group(1))
-    if (name or "").lower() == "title":
-        return 1
+    """Heading level of a paragraph: a "Heading N" style (or one based on it), or an outline level."""
+    ppr = para._p.find(_W + "pPr")
+    own = _outline_level(ppr)
+    if own is not None:
+        return own
+    style = para.style
+    for _ in range(10):  # the style, then the styles it is based on
+        if style is None:
+            break
+        name = style.name or ""
+        m = _HEADING.match(name)
+        if m:
+            return int(m.group(1))
+        if name.lower() == "title":
+            return 1
+        level = _outline_level(style.element.find(_W + "pPr"))
+        if level is not None:
+            return level
+        style = style.base_style
     return 0
+
+
+def _outline_level(ppr) -> int | None:
+    """w:outlineLvl (0-8; 9 means body text) as a heading level 1-6."""
+    if ppr is None:
+        return None
+    lvl = ppr.find(_W + "outlineLvl")
+    if lvl is None:
+        return None
+    try:
+        value = int(lvl.get(_W + "val"))
+    except (TypeError, ValueError):
+        return None
+    return min(6, value + 1) if 0 <= value < 9 else None
+
+
+def _bold_headings(blocks: list[tuple[int, str, str]], bold: list[bool]) -> list[tuple[int, str, str]]:
+    """Without any heading style, short paragraphs that are bold throughout are the headings."""
+    out = []
+    for (level, text, page), is_bold in zip(blocks, bold):
+        if not level and is_bold and len(text) <= 120 and not re.search(r"[.,;:]$", text) and not text.startswith("- "):
+            level = 2
+        out.append((level, text, page))
+    return out
 
 
 def _list_prefix(p) -> str:
