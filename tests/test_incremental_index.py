@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from qa import Retriever
-from qa.config import Settings
-from qa.embedding_cache import EmbeddingCache
+from qa.embedding_cache import EmbeddingCache, text_key
 from qa.index import SentenceTable
 from qa.library import Library
 
@@ -32,12 +31,21 @@ def _texts(chunks, contextual=True) -> set[str]:
 
 @pytest.fixture(scope="module")
 def grown(retriever, encoder, tmp_path_factory):
-    """The session's corpus plus 003 added from its PDF, indexed incrementally beside the session index
-    (sharing its embedding cache, as `python -m qa add` does)."""
+    """The session's corpus plus 003 added from its PDF, indexed incrementally.
+
+    Its embedding cache holds exactly the session index's vectors (other tests may have put more
+    in the session's own cache), so what the add embeds is known.
+    """
     base = retriever.settings
-    corpus = tmp_path_factory.mktemp("grown") / "corpus"
+    root = tmp_path_factory.mktemp("grown")
+    corpus = root / "corpus"
     shutil.copytree(base.corpus_dir, corpus, ignore=shutil.ignore_patterns(".*"))
-    settings = base.with_(corpus_dir=corpus, index_dir=base.index_dir.parent / "index-grown")
+    settings = base.with_(corpus_dir=corpus, index_dir=root / "index")
+    index = retriever.index
+    cache = EmbeddingCache.for_settings(settings, encoder)
+    texts = [c.indexed_text(settings.contextual_chunks) for c in index.chunks] + index.sentences.texts(index.chunks)
+    vectors = np.vstack([index.dense.reconstruct_n(0, index.dense.ntotal), index.sentences.vectors])
+    cache._save([text_key(t) for t in texts], vectors)
     lib = Library(settings, encoder=encoder)
     before = lib.update_index()
     added = lib.add(TESTDATA / "converted" / "003.pdf", publisher="Peer challenge team")
