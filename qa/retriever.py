@@ -72,7 +72,7 @@ class Passage:
 
     @property
     def location(self) -> str:
-        """"pages 12-13" (or "page 12") in a PDF report, else "lines 3-9" of the text file."""
+        """Where in the report: "pages 12-13" (or "page 12") in a PDF, else "lines 3-9" of the text file."""
         if self.page_start:
             same = self.page_start == self.page_end
             return f"page {self.page_start}" if same else f"pages {self.page_start}-{self.page_end}"
