@@ -56,16 +56,34 @@ def cmd_add(args, settings: Settings) -> int:
         print("error: --replace and --title apply to one report; add the files one at a time", file=sys.stderr)
         return 2
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    for i, path in enumerate(args.paths):
-        last = i == len(args.paths) - 1
-        result = lib.add(path, title=args.title, council=args.council, date=args.date, doc_type=args.doc_type,
-                         publisher=args.publisher, short_title=args.short_title, password=args.password,
-                         replace=args.replace, ask=_ask if interactive else None, update_index=False)
-        if last and not args.no_index:  # the model loads only once every file has been read and added
-            _quiet(args)
-            result.index = lib.update_index()
+    if len(args.paths) == 1:  # one file: its error is the command's error (exit status 2, nothing changed)
+        results = [_add_one(lib, args, args.paths[0], interactive)]
+        refused = 0
+    else:  # several: each refusal is reported, the others are still added
+        from qa.errors import ReportError
+
+        results, refused = [], 0
+        for path in args.paths:
+            try:
+                results.append(_add_one(lib, args, path, interactive))
+            except ReportError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                refused += 1
+    if results and not args.no_index:  # the model loads only once every file has been read and added
+        _quiet(args)
+        results[-1].index = lib.update_index()
+    for result in results:
         print(describe(result))
+    if refused:
+        print(f"{len(results)} of {len(args.paths)} reports added; {refused} refused (see above).", file=sys.stderr)
+        return 2
     return 0
+
+
+def _add_one(lib, args, path: str, interactive: bool):
+    return lib.add(path, title=args.title, council=args.council, date=args.date, doc_type=args.doc_type,
+                   publisher=args.publisher, short_title=args.short_title, password=args.password,
+                   replace=args.replace, ask=_ask if interactive else None, update_index=False)
 
 
 def describe(result) -> str:

@@ -158,3 +158,14 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(lib, tmp_path):
         small.add(big, update_index=False, title="T", council="Testshire County Council", date="2024",
                   doc_type="other", publisher="P")
     assert snapshot(lib.corpus_dir) == before
+
+
+def test_cli_add_several_files_reports_each_refusal_and_adds_the_others(lib, monkeypatch, capsys):
+    monkeypatch.setenv("QA_CORPUS_DIR", str(lib.corpus_dir))
+    monkeypatch.setenv("QA_INDEX_DIR", str(lib.settings.index_dir))
+    files = [CONVERTED / "002.docx", TESTDATA / "bad" / "scanned.pdf", CONVERTED / "001.html"]
+    assert main(["add", *map(str, files), "--no-index"]) == 2
+    captured = capsys.readouterr()
+    assert "error: scanned.pdf: no text layer" in captured.err and "2 of 3 reports added" in captured.err
+    assert captured.out.count("Added 00") == 2
+    assert [i.format for i in read_catalogue(lib.corpus_dir)][-2:] == ["docx", "html"]
