@@ -10,6 +10,7 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the command line, load the assistant (building the index on first run) and serve."""
     from qa import Assistant, QAError
     from qa.app_settings import AppSettings
+    from qa.live import LiveAssistant
     from qa.ui import build_app, launch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
         args = parser.parse_args(argv)
         settings = settings.with_(host=args.host, port=args.port)
         print("Loading the model and the index (built from corpus/ on the first run)...", flush=True)
-        assistant = Assistant.load(progress=True)
+        assistant = LiveAssistant(Assistant.load(progress=True))  # picks up `python -m qa add` without a restart
         launch(build_app(assistant, settings), assistant, settings)
     except QAError as exc:  # a configuration or index problem: say what to fix, no traceback
         raise SystemExit(f"error: {exc}") from None

@@ -21,11 +21,13 @@ from qa.errors import (
     ModelError,
     QAError,
     QueryError,
+    ReportError,
 )
+from qa.library import Library
 from qa.retriever import Passage, Retriever
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["Answer", "Assistant", "answer", "Conversation",
            "CorpusError", "IndexCorruptError", "IndexMissingError", "IndexStaleError", "ModelError", "Passage",
-           "QAError", "QueryError", "Retriever", "Settings"]
+           "Library", "QAError", "QueryError", "ReportError", "Retriever", "Settings"]

@@ -16,7 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field, replace
 
-from qa.corpus import Document, strip_markup
+from qa.corpus import Document, page_range, strip_markup
 from qa.sections import parse_sections
 
 PATH_SEP = " \u203a "  # " › "
@@ -38,6 +38,8 @@ class Chunk:
     score: str = ""  # indicative score of the quality statement it belongs to
     duplicate_of: str = ""  # chunk_id of the copy that stands for this one in results
     chunk_id: str = field(default="")
+    page_start: str = ""  # page labels, for a report added from a PDF
+    page_end: str = ""
 
     def __post_init__(self) -> None:
         if not self.text.strip():
@@ -65,7 +67,8 @@ class Chunk:
         return {"chunk_id": self.chunk_id, "doc_id": self.doc_id, "ordinal": self.ordinal,
                 "section_path": list(self.section_path), "text": self.text, "start": self.start,
                 "end": self.end, "line_start": self.line_start, "line_end": self.line_end,
-                "score": self.score, "duplicate_of": self.duplicate_of}
+                "score": self.score, "duplicate_of": self.duplicate_of,
+                **({"page_start": self.page_start, "page_end": self.page_end} if self.page_start else {})}
 
     @classmethod
     def from_json(cls, data: dict) -> Chunk:
@@ -97,6 +100,7 @@ class Chunker:
     def chunk_document(self, doc: Document) -> list[Chunk]:
         chunks: list[Chunk] = []
         for section in parse_sections(doc.text, doc.info.short_title):
+            section = _without_title(section, doc.info.title)
             body = strip_markup(section.body).strip()
             if not body.text:
                 continue
@@ -108,8 +112,10 @@ class Chunker:
             for piece_start, piece_end in self._split(body.text, budget):
                 piece = body.slice(piece_start, piece_end)
                 start, end = piece.source_span()
+                first_page, last_page = page_range(doc.pages, start, end)
                 chunks.append(Chunk(doc.doc_id, len(chunks), section.path, _tidy(piece.text), start, end,
-                                    doc.line_of(start), doc.line_of(max(start, end - 1)), section.score))
+                                    doc.line_of(start), doc.line_of(max(start, end - 1)), section.score,
+                                    page_start=first_page, page_end=last_page))
         return chunks
 
     def _split(self, text: str, budget: int) -> list[tuple[int, int]]:
@@ -134,6 +140,14 @@ class Chunker:
 
     def fits(self, chunk: Chunk) -> bool:
         return self.count_tokens(chunk.indexed_text(self.contextual)) <= self.max_tokens
+
+
+def _without_title(section, title: str):
+    """A heading that is the report's own title (a PDF's or Word file's first heading) is not a section:
+    it would only repeat the title at the head of every path; the citation names the report already."""
+    if len(section.path) > 1 and " ".join(section.path[1].split()).casefold() == " ".join(title.split()).casefold():
+        return replace(section, path=(section.path[0], *section.path[2:]))
+    return section
 
 
 def _tidy(text: str) -> str:

@@ -15,15 +15,16 @@ import logging
 import sys
 import textwrap
 
+from qa.cli_library import COMMANDS, add_commands
 from qa.config import Settings
-from qa.errors import QAError, QueryError
+from qa.errors import QAError, QueryError, ReportError
 from qa.retriever import MAX_K, METHODS
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa", description="Cited answers from adult social care reports.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{build,search,ask}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{build,search,ask,add,remove,list}")
 
     b = sub.add_parser("build", help="build or refresh the index from the corpus",
                        description="Chunk, embed and index every report listed in corpus/catalogue.json. "
@@ -48,25 +49,31 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help="a short cited answer, or 'not found in these reports'",
                        description="Extractive answer: sentences quoted from the reports with [n] citations.")
     add_filters(a)
+    add_commands(sub)
     return p
+
+
+def quiet_progress_bars() -> None:
+    """The command line is an application: it may quiet the libraries' own progress bars."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    else:  # the command line is an application: it may quiet the libraries' own progress bars
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
+    elif args.command not in COMMANDS:  # the library commands quiet them only once a file is read
+        quiet_progress_bars()
     try:
         settings = Settings.from_env()
         if args.index_dir:
             from pathlib import Path
 
             settings = settings.with_(index_dir=Path(args.index_dir))
-        return {"build": _build, "search": _search, "ask": _ask}[args.command](args, settings)
-    except QueryError as exc:
+        return {"build": _build, "search": _search, "ask": _ask, **COMMANDS}[args.command](args, settings)
+    except (QueryError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except QAError as exc:

@@ -47,6 +47,8 @@ class Settings:
     torch_threads: int = 1
     #: Rebuild a stale index on load instead of refusing it.
     auto_rebuild: bool = True
+    #: Largest report file `python -m qa add` accepts, in MB.
+    max_report_mb: int = 50
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 32:
@@ -60,6 +62,8 @@ class Settings:
             raise QAError(f"dense_weight must be between 0 and 1. Currently, dense_weight is {self.dense_weight}")
         if self.torch_threads < 0:
             raise QAError(f"torch_threads must be 0 or more. Currently, it is {self.torch_threads}")
+        if self.max_report_mb < 1:
+            raise QAError(f"max_report_mb must be at least 1. Currently, it is {self.max_report_mb}")
         if self.max_query_chars < 1:
             raise QAError(f"max_query_chars must be positive. Currently, it is {self.max_query_chars}")
 

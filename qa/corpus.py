@@ -39,6 +39,12 @@ class DocumentInfo:
     date: str  # ISO date, or year-month, or year
     date_text: str
     notes: str = ""
+    #: For a report added from a PDF, DOCX or HTML file: the original beside the extracted text,
+    #: its format and sha256, and (PDF) the page map of the text, `[[offset, label], ...]` in JSON.
+    original: str = ""
+    original_sha256: str = ""
+    format: str = ""
+    pages: str = ""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", self.date):
@@ -215,6 +221,7 @@ class Document:
     raw: str
     text: TrackedText
     sha256: str
+    pages: tuple[tuple[int, str], ...] = ()  # (source offset where a page starts, its label)
 
     @property
     def doc_id(self) -> str:
@@ -266,9 +273,32 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
             raw = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CorpusError(f"{path} is not UTF-8 text ({exc})") from None
-        docs.append(Document(info, raw, normalise(raw), hashlib.sha256(data).hexdigest()))
+        docs.append(Document(info, raw, normalise(raw), hashlib.sha256(data).hexdigest(),
+                             read_page_map(Path(corpus_dir), info)))
     log.debug("loaded %d documents from %s", len(docs), corpus_dir)
     return docs
+
+
+def read_page_map(corpus_dir: Path, info: DocumentInfo) -> tuple[tuple[int, str], ...]:
+    """The page map of a report added from a PDF: where each page starts in its text file."""
+    if not info.pages:
+        return ()
+    path = Path(corpus_dir) / info.pages
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return tuple((int(offset), str(label)) for offset, label in data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise CorpusError(f"The page map {path} of {info.doc_id} cannot be read ({exc})") from None
+
+
+def page_range(pages: tuple[tuple[int, str], ...], start: int, end: int) -> tuple[str, str]:
+    """Labels of the first and last page of the source span [start, end); ('', '') without a page map."""
+    if not pages:
+        return "", ""
+    offsets = [p[0] for p in pages]
+    first = pages[max(0, bisect_right(offsets, start) - 1)][1]
+    last = pages[max(0, bisect_right(offsets, max(start, end - 1)) - 1)][1]
+    return first, last
 
 
 def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
@@ -280,4 +310,8 @@ def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
         if not path.is_file():
             raise CorpusError(f"The catalogue lists {info.file}, but {path} does not exist")
         hashes[info.file] = sha256_file(path)
+        if info.pages:  # the page map changes the chunks' citations
+            if not (corpus_dir / info.pages).is_file():
+                raise CorpusError(f"The catalogue lists the page map {info.pages}, but it does not exist")
+            hashes[info.pages] = sha256_file(corpus_dir / info.pages)
     return hashes

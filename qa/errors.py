@@ -31,3 +31,7 @@ class IndexCorruptError(IndexError_):
 
 class IndexStaleError(IndexError_):
     """The index was built from another corpus, model or chunking settings."""
+
+
+class ReportError(QAError, ValueError):
+    """A report file that cannot be added: unreadable, encrypted, scanned, damaged, empty or too large."""

@@ -9,8 +9,9 @@
       sentences.npz   every chunk's sentences: chunk number, span in the chunk text, embedding
                       (the answer engine scores sentences without running the model on them)
 
-Writes are atomic: a new index is built in a sibling folder and renamed into place, so a failed
-build leaves the previous index as it was. Loading verifies every file's sha256 (FAISS files carry
+Writes are atomic: a new index is built in a sibling folder, moved into `.index.generations/`,
+and `index` (a symbolic link) is switched to it with one rename, so a failed build leaves the
+previous index as it was and a running app sees either the old generation or the new one. Loading verifies every file's sha256 (FAISS files carry
 no checksum of their own) and compares the manifest with the running settings and corpus.
 """
 
@@ -32,6 +33,7 @@ from qa.checksums import sha256_file
 from qa.chunks import Chunk, Chunker, mark_duplicates
 from qa.config import Settings
 from qa.corpus import corpus_hashes, load_corpus
+from qa.embedding_cache import EmbeddingCache
 from qa.embeddings import Encoder
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from qa.lexical import LexicalIndex
@@ -115,14 +117,17 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
         raise RuntimeError(f"{len(too_long)} chunks exceed {encoder.max_tokens} tokens: {too_long[:3]}")
     if progress:
         print(f"Embedding {len(chunks)} chunks with {settings.model}", flush=True)
-    vectors = encoder.encode_documents(texts, progress=progress)
+    cache = EmbeddingCache.for_settings(settings, encoder)
+    vectors, stats = cache.encode(encoder, texts, progress=progress)
     dense = faiss.IndexFlatIP(encoder.dimension)
     dense.add(vectors)
     lexical = LexicalIndex.build(texts, find_acronyms([d.text.text for d in docs]))
     sentences = SentenceTable.of(chunks)
     if progress:
         print(f"Embedding {len(sentences.chunk)} sentences for answer selection", flush=True)
-    sentences.vectors = encoder.encode_documents(sentences.texts(chunks), progress=progress)
+    sentences.vectors, sentence_stats = cache.encode(encoder, sentences.texts(chunks), progress=progress)
+    stats.add(sentence_stats)
+    log.info("embedded %d texts, %d read from the cache %s", stats.embedded, stats.cached, cache.folder)
     manifest = expected_settings(settings, encoder, corpus) | {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "normalised_embeddings": True,
@@ -131,18 +136,23 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
         "sentences": len(sentences.chunk),
         "documents": len(docs),
         "libraries": {name: _version(name) for name in _LIBRARIES},
+        "embedding_cache": {"embedded": stats.embedded, "cached": stats.cached},
     }
     return SearchIndex(chunks, dense, lexical, sentences, manifest)
 
 
 def save_index(index: SearchIndex, folder: Path) -> None:
-    """Write the index beside `folder`, then swap it into place."""
+    """Write the index as a new generation beside `folder`, then switch `folder` to it atomically.
+
+    `folder` becomes a symbolic link to `.<name>.generations/gen-<time>`; replacing a link is one
+    atomic rename, so a reader sees the old index or the new one, never neither or a mix. The
+    previous generation is kept for readers that resolved the link just before the switch.
+    """
     import faiss
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.building-{os.getpid()}"
-    old = folder.parent / f".{folder.name}.old-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()
@@ -157,17 +167,53 @@ def save_index(index: SearchIndex, folder: Path) -> None:
         files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = index.manifest | {"files": files}
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
+        _switch_generation(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not folder.exists():
-            old.rename(folder)
         raise
-    shutil.rmtree(old, ignore_errors=True)
     index.manifest = manifest
     log.info("saved index of %d chunks to %s", len(index.chunks), folder)
+
+
+def generations_dir(folder: Path) -> Path:
+    """Where the generations of the index at `folder` live (a sibling folder)."""
+    return Path(folder).parent / f".{Path(folder).name}.generations"
+
+
+def _switch_generation(built: Path, folder: Path) -> None:
+    gens = generations_dir(folder)
+    gens.mkdir(exist_ok=True)
+    gen = gens / f"gen-{time.time_ns():020d}-{os.getpid()}"
+    built.rename(gen)
+    link = folder.parent / f".{folder.name}.link-{os.getpid()}"
+    try:
+        link.unlink(missing_ok=True)
+        os.symlink(os.path.relpath(gen, folder.parent), link, target_is_directory=True)
+        if folder.is_symlink() or not folder.exists():
+            os.replace(link, folder)  # the atomic switch
+        else:  # a plain folder written by an older version: moved aside once
+            old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+            folder.rename(old)
+            os.replace(link, folder)
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        if not (folder.is_symlink() and folder.resolve() == gen.resolve()):
+            shutil.rmtree(gen, ignore_errors=True)
+        raise
+    # keep the new generation and the one before it; older ones have no readers left
+    for stale in sorted(p for p in gens.iterdir() if p.name.startswith("gen-"))[:-2]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def index_stamp(folder: Path) -> tuple | None:
+    """Identifies the index generation at `folder` (None if there is none); changes when a new one is saved."""
+    folder = Path(folder)
+    try:
+        st = (folder / MANIFEST).stat()
+    except OSError:
+        return None
+    return (os.path.realpath(folder), st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _write_synced(path: Path, text: str) -> None:
@@ -215,6 +261,8 @@ def load_index(folder: Path, expected: dict) -> SearchIndex:
     import faiss
 
     folder = Path(folder)
+    if folder.is_symlink():  # read every file from one generation, even if a new one is switched in meanwhile
+        folder = folder.resolve()
     manifest = read_manifest(folder)
     reasons = stale_reasons(manifest, expected)
     if reasons:

@@ -57,6 +57,8 @@ class Passage:
     line_end: int
     indicative_score: str = ""
     also_in: tuple[str, ...] = field(default=())  # citations of the same text in other reports
+    page_start: str = ""  # page labels, for a report added from a PDF
+    page_end: str = ""
 
     @property
     def year(self) -> int:
@@ -66,7 +68,15 @@ class Passage:
     def citation(self) -> str:
         """Report title, council, date and section path, e.g. for a footnote."""
         where = f", {self.section}" if self.section else ""
-        return f"{self.title} ({self.council}, {self.date_text}){where}, lines {self.line_start}-{self.line_end}"
+        return f"{self.title} ({self.council}, {self.date_text}){where}, {self.location}"
+
+    @property
+    def location(self) -> str:
+        """Where in the report: "pages 12-13" (or "page 12") in a PDF, else "lines 3-9" of the text file."""
+        if self.page_start:
+            same = self.page_start == self.page_end
+            return f"page {self.page_start}" if same else f"pages {self.page_start}-{self.page_end}"
+        return f"lines {self.line_start}-{self.line_end}"
 
     def to_json(self) -> dict:
         return {"text": self.text, "score": round(self.score, 6), "doc_id": self.doc_id, "title": self.title,
@@ -74,7 +84,8 @@ class Passage:
                 "doc_type": self.doc_type, "section": self.section, "section_path": list(self.section_path),
                 "chunk_id": self.chunk_id, "file": self.file, "line_start": self.line_start,
                 "line_end": self.line_end, "indicative_score": self.indicative_score,
-                "also_in": list(self.also_in), "citation": self.citation}
+                "also_in": list(self.also_in), "citation": self.citation,
+                **({"page_start": self.page_start, "page_end": self.page_end} if self.page_start else {})}
 
 
 @dataclass(frozen=True)
@@ -308,7 +319,7 @@ class Retriever:
                        date=info.date, date_text=info.date_text, doc_type=info.doc_type, section=chunk.section,
                        section_path=chunk.section_path, chunk_id=chunk.chunk_id, file=info.file,
                        line_start=chunk.line_start, line_end=chunk.line_end, indicative_score=chunk.score,
-                       also_in=also_in)
+                       also_in=also_in, page_start=chunk.page_start, page_end=chunk.page_end)
 
     def _cite(self, chunk: Chunk) -> str:
         return self._passage(chunk, 0.0, ()).citation

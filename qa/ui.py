@@ -162,7 +162,7 @@ def source_card(p: Passage, n: int | None, spans: list[tuple[int, int]]) -> str:
     return (f'<article class="qa-source" data-chunk="{e(p.chunk_id)}">'
             f"<header>{marker}{e(p.title)}</header>"
             f'<div class="qa-meta">{meta}</div>'
-            f'<div class="qa-path">{e(section_label(p))} (lines {p.line_start}–{p.line_end})</div>'
+            f'<div class="qa-path">{e(section_label(p))} ({e(p.location)})</div>'
             f'<blockquote class="qa-passage">{highlight(p.text, spans)}</blockquote>{also}</article>')
 
 
@@ -574,7 +574,8 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
 def blocked_paths(assistant, app_settings: AppSettings) -> list[str]:
     """Folders Gradio's file routes must never serve: the index, the corpus, feedback, the project."""
     qa_settings = assistant.retriever.settings
-    paths = [qa_settings.index_dir, qa_settings.corpus_dir, app_settings.feedback_log.parent, PROJECT_ROOT]
+    paths = [qa_settings.index_dir, qa_settings.corpus_dir, app_settings.feedback_log.parent, PROJECT_ROOT,
+             qa_settings.index_dir.parent / f".{qa_settings.index_dir.name}.generations"]
     extra = [p.strip() for p in os.environ.get("GRADIO_BLOCKED_PATHS", "").split(",") if p.strip()]
     return sorted({str(Path(p).expanduser().resolve()) for p in paths} | set(extra))
 
