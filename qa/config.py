@@ -47,6 +47,13 @@ class Settings:
     torch_threads: int = 1
     #: Rebuild a stale index on load instead of refusing it.
     auto_rebuild: bool = True
+    #: Embed documents with the int8-quantised ONNX model at build time (faster; queries stay float).
+    embed_int8: bool = False
+    #: Where search candidates come from: auto (every chunk up to 20,000 chunks, FAISS ANN above),
+    #: exact, faiss or qdrant (see qa/backends/ and docs/qdrant.md).
+    backend: str = "auto"
+    #: Qdrant server for backend=qdrant (e.g. http://localhost:6333); empty: Qdrant's local mode in memory.
+    qdrant_url: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 32:
@@ -60,6 +67,10 @@ class Settings:
             raise QAError(f"dense_weight must be between 0 and 1. Currently, dense_weight is {self.dense_weight}")
         if self.torch_threads < 0:
             raise QAError(f"torch_threads must be 0 or more. Currently, it is {self.torch_threads}")
+        from qa.backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise QAError(f"QA_BACKEND must be one of {', '.join(BACKENDS)}. Currently, it is {self.backend!r}")
         if self.max_query_chars < 1:
             raise QAError(f"max_query_chars must be positive. Currently, it is {self.max_query_chars}")
 
