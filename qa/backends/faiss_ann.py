@@ -143,5 +143,9 @@ class FaissAnnBackend:
             sentence_sel = faiss.IDSelectorBitmap(len(self.store.sentence_chunk), faiss.swig_ptr(sentence_bits))
             self._selectors[key] = (chunk_bits, sentence_bits, chunk_sel, sentence_sel)  # bitmaps kept alive
         _, _, chunk_sel, sentence_sel = self._selectors[key]
-        return (faiss.SearchParametersHNSW(sel=chunk_sel, efSearch=self.ef_search),
-                faiss.SearchParametersIVF(sel=sentence_sel, nprobe=self.nprobe))
+        # a graph walk meets allowed chunks at the rate the filter keeps them: widen it to match
+        share = max(float(allowed.mean()), 1e-6)
+        ef = int(min(len(allowed), max(self.ef_search, 2 * self.n_candidates / share)))
+        nprobe = int(min(self.ivf.nlist, max(self.nprobe, self.nprobe / share)))
+        return (faiss.SearchParametersHNSW(sel=chunk_sel, efSearch=ef),
+                faiss.SearchParametersIVF(sel=sentence_sel, nprobe=nprobe))
