@@ -258,7 +258,14 @@ def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation of the weights of the matrix products (activations stay float)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    # onnxruntime's quantiser calls logging.warning(), which would configure the root logger of an
+    # application that has not; a handler on root for the duration keeps it as it was
+    root, guard = logging.getLogger(), logging.NullHandler()
+    root.addHandler(guard)
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    finally:
+        root.removeHandler(guard)
 
 
 def query_encoder_manifest(identity: ModelIdentity) -> dict:

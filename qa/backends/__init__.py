@@ -80,12 +80,13 @@ class VectorStore:
 
     def dense_scores(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Dense score of chunks `ids`: the mean of the chunk's and its best sentence's cosine."""
-        chunk_sims = self.chunks[ids] @ vector
+        every = len(ids) == len(self.chunks)  # ids are every chunk in order: no copies
+        chunk_sims = (self.chunks if every else self.chunks[ids]) @ vector
         rows, offsets = self.sentence_rows(ids)
         has = self.count[ids] > 0
         if not len(rows):
             return chunk_sims
-        sims = self.sentences[rows] @ vector
+        sims = (self.sentences if every else self.sentences[rows]) @ vector
         best = np.full(len(ids), -1.0, dtype=np.float32)
         best[has] = np.maximum.reduceat(sims, offsets[has])
         return np.where(has, 0.5 * chunk_sims + 0.5 * best, chunk_sims).astype(np.float32)

@@ -36,25 +36,29 @@ def exact_candidates(store: VectorStore, lexical, vector: np.ndarray | None, que
     """The exact top `n` of each source among chunks `ids` (None: all), by scanning them."""
     found = []
     if method != "bm25":
+        found.append(exact_dense(store, vector, ids, n))
         # the fusion rescales each score over every chunk, filtered or not: the chunks with the lowest
         # and highest dense score of all are candidates too, so the union has the same range
         every = store.dense_scores(vector, np.arange(len(store.chunks)))
         found.append(np.array([int(np.argmin(every)), int(np.argmax(every))]))
-        if ids is None:
-            found.append(top(store.chunks @ vector, n))
-            sims = store.sentences @ vector
-            found.append(store.sentence_chunk[top(sims, n)])
-        else:
-            found.append(top(store.chunks[ids] @ vector, n, ids))
-            rows, _ = store.sentence_rows(ids)
-            if len(rows):
-                found.append(store.sentence_chunk[top(store.sentences[rows] @ vector, n, rows)])
     scores = None
     if method != "dense":
         scores = lexical.scores(query)
         found.append(lexical_top(scores, n, ids))
         found.append(np.array([int(np.argmin(scores)), int(np.argmax(scores))]))  # BM25's range, as above
     return Candidates(np.unique(np.concatenate(found)).astype(np.int64), scores)
+
+
+def exact_dense(store: VectorStore, vector: np.ndarray, ids: np.ndarray | None, n: int) -> np.ndarray:
+    """The best `n` chunks by their vector and the chunks of the best `n` sentences, among `ids`."""
+    if ids is None:
+        sims = store.sentences @ vector
+        return np.concatenate([top(store.chunks @ vector, n), store.sentence_chunk[top(sims, n)]])
+    found = [top(store.chunks[ids] @ vector, n, ids)]
+    rows, _ = store.sentence_rows(ids)
+    if len(rows):
+        found.append(store.sentence_chunk[top(store.sentences[rows] @ vector, n, rows)])
+    return np.concatenate(found)
 
 
 def lexical_top(scores: np.ndarray, n: int, ids: np.ndarray | None) -> np.ndarray:

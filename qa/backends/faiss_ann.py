@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.backends import CANDIDATES, FULL_SCAN_LIMIT, Candidates, VectorStore, top
-from qa.backends.exact import exact_candidates, lexical_top
+from qa.backends.exact import exact_dense, lexical_top
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +89,15 @@ class FaissAnnBackend:
     def candidates(self, vectors: np.ndarray | None, queries: list[str], allowed: np.ndarray | None,
                    method: str) -> list[Candidates]:
         n = self.n_candidates
-        if allowed is not None:
-            ids = np.flatnonzero(allowed)
-            if len(ids) <= self.exact_below:  # a small selection: scan it exactly
-                return [exact_candidates(self.store, self.lexical, None if vectors is None else vectors[i], q, ids,
-                                         method, n) for i, q in enumerate(queries)]
+        ids = None if allowed is None else np.flatnonzero(allowed)
+        small = ids is not None and len(ids) <= self.exact_below  # a small selection: scan it exactly
         found: list[list[np.ndarray]] = [[] for _ in queries]
         if method != "bm25":
-            self._dense_candidates(vectors, n, allowed, found)
+            if small:
+                for i, v in enumerate(vectors):
+                    found[i].append(exact_dense(self.store, v, ids, n))
+            else:
+                self._dense_candidates(vectors, n, allowed, found)
             # The fusion rescales each score over every chunk, filtered or not: the chunks nearest
             # to and farthest from the query, searched without the filters, stand for the highest
             # and lowest dense score of all.
@@ -110,7 +111,7 @@ class FaissAnnBackend:
             scores = None
             if method != "dense":
                 scores = self.lexical.scores(q)
-                found[i].append(lexical_top(scores, n, None if allowed is None else np.flatnonzero(allowed)))
+                found[i].append(lexical_top(scores, n, ids))
                 found[i].append(np.array([int(np.argmin(scores)), int(np.argmax(scores))]))  # BM25's range
             out.append(Candidates(np.unique(np.concatenate(found[i])).astype(np.int64), scores))
         return out
