@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    elif args.command not in COMMANDS:  # the library commands quiet them only once a file is read
+    elif args.command == "build":  # search and ask never load transformers; the library commands quiet it when they do
         quiet_progress_bars()
     try:
         settings = Settings.from_env()

@@ -49,6 +49,13 @@ class Settings:
     auto_rebuild: bool = True
     #: Largest report file `python -m qa add` accepts, in MB.
     max_report_mb: int = 50
+    #: Embed documents with the int8-quantised ONNX model at build time (faster; queries stay float).
+    embed_int8: bool = False
+    #: Where search candidates come from: auto (every chunk up to 20,000 chunks, FAISS ANN above),
+    #: exact, faiss or qdrant (see qa/backends/ and docs/qdrant.md).
+    backend: str = "auto"
+    #: Qdrant server for backend=qdrant (e.g. http://localhost:6333); empty: Qdrant's local mode in memory.
+    qdrant_url: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 32:
@@ -64,6 +71,10 @@ class Settings:
             raise QAError(f"torch_threads must be 0 or more. Currently, it is {self.torch_threads}")
         if self.max_report_mb < 1:
             raise QAError(f"max_report_mb must be at least 1. Currently, it is {self.max_report_mb}")
+        from qa.backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise QAError(f"QA_BACKEND must be one of {', '.join(BACKENDS)}. Currently, it is {self.backend!r}")
         if self.max_query_chars < 1:
             raise QAError(f"max_query_chars must be positive. Currently, it is {self.max_query_chars}")
 

@@ -50,8 +50,11 @@ class EmbeddingCache:
 
     @classmethod
     def for_settings(cls, settings, encoder) -> EmbeddingCache:
+        from qa.index import document_encoder_name  # int8 and float32 document vectors differ
+
         model = hashlib.sha256(f"{settings.model}\0{encoder.weights_sha256}\0{encoder.dimension}\0"
-                               f"{encoder.max_tokens}\0document".encode()).hexdigest()[:24]
+                               f"{encoder.max_tokens}\0{document_encoder_name(settings)}\0document"
+                               .encode()).hexdigest()[:24]
         return cls(Path(settings.index_dir).parent / CACHE_DIR_NAME / model)
 
     def _load(self) -> dict[bytes, np.ndarray]:

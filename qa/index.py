@@ -8,11 +8,15 @@
       bm25/           bm25s arrays (.npy, loaded without pickle) and vocabulary (.json)
       sentences.npz   every chunk's sentences: chunk number, span in the chunk text, embedding
                       (the answer engine scores sentences without running the model on them)
+      encoder.onnx    the embedding model exported to ONNX, and its tokenizer.json (default model
+                      only): questions are encoded with it, without torch (see qa/onnx_encoder.py)
 
 Writes are atomic: a new index is built in a sibling folder, moved into `.index.generations/`,
 and `index` (a symbolic link) is switched to it with one rename, so a failed build leaves the
-previous index as it was and a running app sees either the old generation or the new one. Loading verifies every file's sha256 (FAISS files carry
-no checksum of their own) and compares the manifest with the running settings and corpus.
+previous index as it was and a running app sees either the old generation or the new one. Loading
+verifies every file's sha256 (FAISS files carry no checksum of their own) and compares the manifest
+with the running settings and corpus; the ONNX model's sha256 is checked when it is first used, so
+a BM25-only search does not hash it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -31,7 +36,7 @@ import numpy as np
 from qa.acronyms import find_acronyms
 from qa.checksums import sha256_file
 from qa.chunks import Chunk, Chunker, mark_duplicates
-from qa.config import Settings
+from qa.config import DEFAULT_MODEL, Settings
 from qa.corpus import corpus_hashes, load_corpus
 from qa.embedding_cache import EmbeddingCache
 from qa.embeddings import Encoder
@@ -41,13 +46,14 @@ from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the ONNX query encoder is stored with the index
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 DENSE = "dense.faiss"
 LEXICAL = "bm25"
 SENTENCES = "sentences.npz"
-_LIBRARIES = ("sentence-transformers", "faiss-cpu", "bm25s", "langchain-text-splitters", "torch", "transformers")
+_LIBRARIES = ("sentence-transformers", "faiss-cpu", "bm25s", "langchain-text-splitters", "torch", "transformers",
+              "onnxruntime", "tokenizers")
 REBUILD_HINT = "Rebuild it with: python -m qa build"
 
 
@@ -60,6 +66,8 @@ class SearchIndex:
     lexical: LexicalIndex
     sentences: SentenceTable
     manifest: dict
+    #: files written with the index, by name: source path to copy (e.g. the exported ONNX model)
+    extra_files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def dimension(self) -> int:
@@ -90,7 +98,8 @@ def expected_settings(settings: Settings, encoder: Encoder, corpus: dict[str, st
     return {
         "format_version": FORMAT_VERSION,
         "model": {"name": settings.model, "weights_sha256": encoder.weights_sha256,
-                  "dimension": encoder.dimension, "max_tokens": encoder.max_tokens},
+                  "dimension": encoder.dimension, "max_tokens": encoder.max_tokens,
+                  "document_encoder": document_encoder_name(settings)},
         "chunking": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap_tokens": settings.chunk_overlap_tokens,
                      "contextual_chunks": settings.contextual_chunks, "token_unit": "model word pieces"},
         "corpus": corpus,
@@ -104,6 +113,22 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
 
     corpus = corpus_hashes(settings.corpus_dir)
     docs = load_corpus(settings.corpus_dir)
+    staging, extra_files, extra_manifest = None, {}, {}
+    if settings.model == DEFAULT_MODEL:  # documents and queries go through the ONNX export
+        from qa.onnx_encoder import (ONNX_FILE, ONNX_INT8_FILE, TOKENIZER_FILE, ModelIdentity, OnnxEncoder,
+                                     prepare_export, query_encoder_manifest, quantize_int8)
+
+        identity = ModelIdentity.of_default_model()
+        staging = tempfile.TemporaryDirectory(prefix="qa-onnx-")
+        folder = Path(staging.name)
+        how = prepare_export(settings.index_dir, folder, identity, encoder)
+        log.info("ONNX encoder %s", how)
+        if settings.embed_int8:
+            quantize_int8(folder / ONNX_FILE, folder / ONNX_INT8_FILE)
+        encoder = OnnxEncoder(folder / ONNX_FILE, folder / TOKENIZER_FILE, identity, threads=0,
+                              document_model_path=folder / ONNX_INT8_FILE if settings.embed_int8 else None)
+        extra_files = {ONNX_FILE: folder / ONNX_FILE, TOKENIZER_FILE: folder / TOKENIZER_FILE}
+        extra_manifest = {"query_encoder": query_encoder_manifest(identity)}
     chunker = Chunker(encoder.count_tokens, encoder.max_tokens, settings.chunk_tokens,
                       settings.chunk_overlap_tokens, settings.contextual_chunks)
     chunks: list[Chunk] = []
@@ -137,8 +162,17 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
         "documents": len(docs),
         "libraries": {name: _version(name) for name in _LIBRARIES},
         "embedding_cache": {"embedded": stats.embedded, "cached": stats.cached},
-    }
-    return SearchIndex(chunks, dense, lexical, sentences, manifest)
+    } | extra_manifest
+    index = SearchIndex(chunks, dense, lexical, sentences, manifest, extra_files)
+    index._staging = staging  # the exported files live as long as the index object that saves them
+    return index
+
+
+def document_encoder_name(settings: Settings) -> str:
+    """How document vectors are computed: it changes the vectors, so it is part of the manifest."""
+    if settings.model != DEFAULT_MODEL:
+        return "sentence-transformers"
+    return "onnxruntime int8" if settings.embed_int8 else "onnxruntime float32"
 
 
 def save_index(index: SearchIndex, folder: Path) -> None:
@@ -161,6 +195,8 @@ def save_index(index: SearchIndex, folder: Path) -> None:
                 fh.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
         (tmp / DENSE).write_bytes(faiss.serialize_index(index.dense).tobytes())
         index.lexical.save(tmp / LEXICAL)
+        for name, source in index.extra_files.items():
+            shutil.copyfile(source, tmp / name)
         st = index.sentences
         with open(tmp / SENTENCES, "wb") as fh:
             np.savez(fh, chunk=st.chunk, start=st.start, end=st.end, vectors=st.vectors)
@@ -270,11 +306,12 @@ def load_index(folder: Path, expected: dict) -> SearchIndex:
     for name in (CHUNKS, DENSE, SENTENCES):
         if name not in manifest["files"]:
             raise IndexCorruptError(f"The manifest of {folder} does not list {name}. {REBUILD_HINT}")
+    lazy = {(manifest.get("query_encoder") or {}).get("file")}  # checked on first use (OnnxEncoder)
     for name, digest in manifest["files"].items():
         path = folder / name
         if not path.is_file():
             raise IndexCorruptError(f"{path} is missing. {REBUILD_HINT}")
-        if sha256_file(path) != digest:
+        if name not in lazy and sha256_file(path) != digest:
             raise IndexCorruptError(f"{path} does not match its checksum in the manifest (damaged or edited). "
                                     f"{REBUILD_HINT}")
     try:

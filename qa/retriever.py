@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.chunks import Chunk
-from qa.config import Settings
+from qa.config import DEFAULT_MODEL, Settings
 from qa.corpus import DocumentInfo, corpus_hashes, read_catalogue
 from qa.embeddings import Encoder
 from qa.errors import IndexMissingError, IndexStaleError, QueryError
@@ -96,7 +96,8 @@ class Retrieval:
     vector: np.ndarray | None
     passages: list[Passage]
     chunk_ids: list[int]
-    dense_scores: np.ndarray | None = None  # dense score of every chunk (chunk and best-sentence cosine)
+    dense_scores: np.ndarray | None = None  # dense score of every chunk (chunk and best-sentence cosine),
+    # when the backend scored every chunk (None when it chose candidates)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,20 @@ class Retriever:
         chunk_of = index.sentences.chunk
         self._starts = np.r_[0, np.flatnonzero(np.diff(chunk_of)) + 1] if len(chunk_of) else np.zeros(0, int)
         self._first_chunk = chunk_of[self._starts] if len(chunk_of) else np.zeros(0, int)
+        self._backend = None
+
+    @property
+    def backend(self):
+        """Where candidates come from (`qa.backends`); chosen by `settings.backend`, made on first use."""
+        if self._backend is None:
+            from qa.backends import make_backend
+
+            self._backend = make_backend(self.settings.backend, self.index, self.settings)
+        return self._backend
+
+    @backend.setter
+    def backend(self, backend) -> None:
+        self._backend = backend
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -161,7 +176,7 @@ class Retriever:
         settings = settings or Settings.from_env()
         if index_dir is not None:
             settings = settings.with_(index_dir=Path(index_dir))
-        encoder = encoder or Encoder.load(settings.model, threads=settings.torch_threads)
+        encoder = encoder or default_encoder(settings)
         expected = expected_settings(settings, encoder, corpus_hashes(settings.corpus_dir))
         try:
             index = load_index(settings.index_dir, expected)
@@ -175,6 +190,7 @@ class Retriever:
                 raise
             log.warning("%s Rebuilding it now.", exc)
             index = cls._build(settings, encoder, progress)
+        _attach(encoder, settings, index)
         return cls(index, encoder, read_catalogue(settings.corpus_dir), settings)
 
     @classmethod
@@ -182,8 +198,9 @@ class Retriever:
               encoder: Encoder | None = None) -> Retriever:
         """Build the index from the corpus, save it, and return a retriever over it."""
         settings = settings or Settings.from_env()
-        encoder = encoder or Encoder.load(settings.model, threads=settings.torch_threads)
+        encoder = encoder or default_encoder(settings)
         index = cls._build(settings, encoder, progress)
+        _attach(encoder, settings, index)
         return cls(index, encoder, read_catalogue(settings.corpus_dir), settings)
 
     @staticmethod
@@ -219,17 +236,29 @@ class Retriever:
         cleaned = [clean_query(q, self.settings.max_query_chars) for q in queries]
         allowed = self._mask(filters or Filters())
         vectors = self._encode(cleaned) if method != "bm25" else None
-        dense = self._dense_scores(vectors) if vectors is not None else None
+        candidates = self.backend.candidates(vectors, cleaned, allowed, method)
+        full = vectors is not None and any(c.chunks is None for c in candidates)
+        dense = self._dense_scores(vectors) if full else None
         results = []
         for i, query in enumerate(cleaned):
-            lexical = self.index.lexical.scores(query) if method != "dense" else None
-            scores = self._fuse(None if dense is None else dense[i], lexical)
-            chunk_ids = self._top(scores, allowed, k)
+            ids = candidates[i].chunks  # None: every chunk is a candidate
+            lexical = candidates[i].lexical
+            if lexical is None and method != "dense":
+                lexical = self.index.lexical.scores(query)
+            if ids is None:
+                scores = self._fuse(None if dense is None else dense[i], lexical)
+                order = np.argsort(-scores, kind="stable")
+                dense_i = None if dense is None else dense[i]
+            else:  # the backend's candidates, scored exactly and fused among themselves
+                dense_i = None if vectors is None else self.backend.store.dense_scores(vectors[i], ids)
+                fused = self._fuse(dense_i, None if lexical is None else lexical[ids])
+                order = ids[np.argsort(-fused, kind="stable")]
+                scores = dict(zip(ids.tolist(), fused.tolist()))
+            chunk_ids = self._top(order, allowed, k)
             passages = [self._passage(self._chunks[j], float(scores[best]), self._also_in(j))
                         for j, best in chunk_ids]
             results.append(Retrieval(query, None if vectors is None else vectors[i], passages,
-                                     [shown for shown, _ in chunk_ids],
-                                     None if dense is None else dense[i]))
+                                     [shown for shown, _ in chunk_ids], dense_i if ids is None else None))
         return results
 
     def _encode(self, queries: list[str]) -> np.ndarray:
@@ -288,9 +317,8 @@ class Retriever:
             keep &= match
         return np.isin(self._doc_of, sorted(keep))
 
-    def _top(self, scores: np.ndarray, allowed: np.ndarray | None, k: int) -> list[tuple[int, int]]:
-        """(chunk shown, chunk that scored) for the k best groups of duplicates, best first."""
-        order = np.argsort(-scores, kind="stable")
+    def _top(self, order: np.ndarray, allowed: np.ndarray | None, k: int) -> list[tuple[int, int]]:
+        """(chunk shown, chunk that scored) for the k best groups of duplicates, best first (`order`)."""
         picked: list[tuple[int, int]] = []
         seen: set[str] = set()
         for i in order:
@@ -323,6 +351,21 @@ class Retriever:
 
     def _cite(self, chunk: Chunk) -> str:
         return self._passage(chunk, 0.0, ()).citation
+
+
+def default_encoder(settings: Settings):
+    """The bundled model runs under ONNX Runtime from the index's export (no torch); others load
+    through sentence-transformers."""
+    if settings.model == DEFAULT_MODEL:
+        from qa.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder.for_index(settings.index_dir, threads=settings.torch_threads)
+    return Encoder.load(settings.model, threads=settings.torch_threads)
+
+
+def _attach(encoder, settings: Settings, index: SearchIndex) -> None:
+    if hasattr(encoder, "attach") and "query_encoder" in index.manifest:
+        encoder.attach(settings.index_dir, index.manifest)
 
 
 def similarities(dense_index, vectors: np.ndarray) -> np.ndarray:

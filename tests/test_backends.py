@@ -1,0 +1,88 @@
+"""Backends: the approximate (FAISS) candidates give the same top 10 as the exact path, on every
+question of the eval set, for all three methods, with and without filters."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import Retriever
+from qa.backends import VectorStore, make_backend
+from qa.backends.exact import ExactBackend
+from qa.backends.faiss_ann import FaissAnnBackend
+from qa.errors import QAError
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "eval" / "questions.jsonl").open()]
+FILTERS = [{}, {"council": "Birmingham"}, {"council": "Westminster"}, {"year": 2016}, {"doc_id": "002"}]
+# Few candidates per source (of 273 chunks and ~1,300 sentences), so the approximate indexes
+# really choose: with the default 100 nearly every chunk would be a candidate at this size.
+FEW = 30
+
+
+@pytest.fixture(scope="module")
+def store(retriever):
+    return VectorStore.of_index(retriever.index)
+
+
+def top10(retriever, backend, method, filters):
+    saved = retriever.backend
+    retriever.backend = backend
+    try:
+        return [[p.chunk_id for p in hits] for hits in retriever.search_batch(QUESTIONS, 10, method=method, **filters)]
+    finally:
+        retriever.backend = saved
+
+
+@pytest.fixture(scope="module")
+def exact_top10(retriever, store):
+    full = ExactBackend(store, retriever.index.lexical, full_scan=True)
+    return {(m, json.dumps(f)): top10(retriever, full, m, f) for m in ("hybrid", "dense", "bm25") for f in FILTERS}
+
+
+def test_the_default_backend_scores_every_chunk_here(retriever):
+    assert retriever.backend.name == "exact" and retriever.backend.full_scan
+
+
+# Filters go to the ANN indexes with a selector, or (as the backend does for a small selection)
+# to an exact scan of the chunks they keep.
+CASES = [(f, True) for f in FILTERS] + [(f, False) for f in FILTERS if f]
+
+
+@pytest.mark.parametrize("method", ["hybrid", "dense", "bm25"])
+@pytest.mark.parametrize("filters, selector", CASES,
+                         ids=[json.dumps(f) + (" ann" if sel else " scan") for f, sel in CASES])
+def test_fast_path_equals_exact_path(retriever, store, exact_top10, method, filters, selector):
+    fast = FaissAnnBackend.build(store, retriever.index.lexical, candidates=FEW,
+                                 exact_below=0 if selector else len(retriever.index.chunks))
+    got = top10(retriever, fast, method, filters)
+    want = exact_top10[(method, json.dumps(filters))]
+    differ = [QUESTIONS[i] for i, (a, b) in enumerate(zip(got, want)) if a != b]
+    assert not differ, f"{len(differ)} of {len(QUESTIONS)} questions differ, e.g. {differ[:3]}"
+
+
+def test_fast_candidates_are_a_real_subset(retriever, store):
+    fast = FaissAnnBackend.build(store, retriever.index.lexical, candidates=FEW, exact_below=0)
+    vectors = retriever.encoder.encode_queries(QUESTIONS[:50])
+    sizes = [len(c.chunks) for c in fast.candidates(vectors, QUESTIONS[:50], None, "hybrid")]
+    assert np.median(sizes) < 0.5 * len(retriever.index.chunks)
+
+
+def test_exact_top_candidates_equal_the_full_scan(retriever, store, exact_top10):
+    few = ExactBackend(store, retriever.index.lexical, full_scan=False, candidates=FEW)
+    for f in FILTERS[:2]:
+        assert top10(retriever, few, "hybrid", f) == exact_top10[("hybrid", json.dumps(f))]
+
+
+def test_backend_setting_chooses_the_backend(retriever):
+    faiss_retriever = Retriever(retriever.index, retriever.encoder, list(retriever.documents.values()),
+                                retriever.settings.with_(backend="faiss"))
+    assert faiss_retriever.backend.name == "faiss"
+    assert [p.chunk_id for p in faiss_retriever.search("DoLS backlog", k=5)] == \
+           [p.chunk_id for p in retriever.search("DoLS backlog", k=5)]
+    with pytest.raises(QAError, match="QA_BACKEND must be one of"):
+        retriever.settings.with_(backend="elastic")
+    with pytest.raises(QAError, match="QA_BACKEND must be one of"):
+        make_backend("elastic", retriever.index, retriever.settings)

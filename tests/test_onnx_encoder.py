@@ -1,0 +1,101 @@
+"""The ONNX query encoder: the same vectors as the torch model, checked by hash, and no torch on the
+command line's search and ask paths."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import IndexCorruptError, Retriever
+from qa.onnx_encoder import ONNX_FILE, TOKENIZER_FILE, OnnxEncoder
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "eval" / "questions.jsonl").open()]
+
+
+@pytest.fixture(scope="module")
+def onnx_encoder(retriever):
+    enc = OnnxEncoder.for_index(retriever.settings.index_dir)
+    enc.attach(retriever.settings.index_dir, retriever.index.manifest)
+    return enc
+
+
+def test_the_index_holds_the_export_with_its_checksum(retriever):
+    manifest = retriever.index.manifest
+    assert {ONNX_FILE, TOKENIZER_FILE} <= set(manifest["files"])
+    assert manifest["query_encoder"]["exported_from_sha256"] == manifest["model"]["weights_sha256"]
+
+
+def test_onnx_vectors_match_torch_within_1e5_cosine(encoder, onnx_encoder, retriever):
+    long_text = " ".join(c.text for c in retriever.index.chunks[:6])  # over 256 word pieces: truncated alike
+    texts = QUESTIONS + [long_text, "DoLS", "a"]
+    torch_vectors = encoder.encode_queries(texts)
+    onnx_vectors = onnx_encoder.encode_queries(texts)
+    cosine = (torch_vectors * onnx_vectors).sum(axis=1)
+    assert onnx_encoder.count_tokens(long_text) > 256
+    assert cosine.min() >= 1 - 1e-5, texts[int(cosine.argmin())]
+    docs = onnx_encoder.encode_documents(texts[:50], threads=2, batch_size=7)  # batches by length
+    assert ((docs * torch_vectors[:50]).sum(axis=1)).min() >= 1 - 1e-5
+
+
+def test_onnx_counts_tokens_as_the_model_tokenizer(encoder, onnx_encoder, retriever):
+    texts = [c.indexed_text(True) for c in retriever.index.chunks[:80]] + QUESTIONS[:50]
+    assert [onnx_encoder.count_tokens(t) for t in texts] == [encoder.count_tokens(t) for t in texts]
+
+
+def test_a_damaged_export_is_refused_on_first_use_and_bm25_still_works(retriever, tmp_path):
+    folder = tmp_path / "index"
+    shutil.copytree(retriever.settings.index_dir, folder)
+    data = bytearray((folder / ONNX_FILE).read_bytes())
+    data[len(data) // 2] ^= 0x5A
+    (folder / ONNX_FILE).write_bytes(bytes(data))
+    loaded = Retriever.load(folder, settings=retriever.settings, build_if_missing=False)
+    assert isinstance(loaded.encoder, OnnxEncoder)
+    assert loaded.search("DoLS backlog", k=3, method="bm25")  # BM25 needs no model
+    with pytest.raises(IndexCorruptError, match="checksum.*python -m qa build"):
+        loaded.search("DoLS backlog", k=3)
+
+
+def test_loaded_retriever_ranks_as_the_torch_encoder_does(retriever):
+    loaded = Retriever.load(settings=retriever.settings, build_if_missing=False)
+    assert isinstance(loaded.encoder, OnnxEncoder)
+    for q in QUESTIONS[:40]:
+        assert [p.chunk_id for p in loaded.search(q, k=10)] == [p.chunk_id for p in retriever.search(q, k=10)]
+
+
+@pytest.mark.parametrize("args, must_not_load", [
+    (["search", "DoLS backlog", "--method", "bm25"], ("torch", "sentence_transformers", "transformers", "onnxruntime")),
+    (["search", "DoLS backlog"], ("torch", "sentence_transformers", "transformers")),
+    (["ask", "How many complaints about adult social care did Birmingham receive?"],
+     ("torch", "sentence_transformers", "transformers")),
+])
+def test_command_line_search_and_ask_do_not_import_torch(retriever, args, must_not_load):
+    code = ("import sys\nfrom qa.cli import main\n"
+            f"status = main({args!r})\n"
+            f"print('LOADED', [m for m in {must_not_load!r} if m in sys.modules], status)\n")
+    env = dict(os.environ, QA_INDEX_DIR=str(retriever.settings.index_dir), HF_HUB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "LOADED [] 0"
+    assert "[1]" in out.stdout  # it did answer
+
+
+def test_a_rebuild_reuses_the_verified_export_without_torch(retriever, tmp_path):
+    folder = tmp_path / "index"
+    shutil.copytree(retriever.settings.index_dir, folder)
+    env = dict(os.environ, QA_INDEX_DIR=str(folder), HF_HUB_OFFLINE="1")
+    code = ("import sys\nfrom qa.cli import main\nstatus = main(['build'])\n"
+            "print('LOADED', [m for m in ('torch', 'sentence_transformers') if m in sys.modules], status)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "LOADED [] 0"
+    rebuilt = json.loads((folder / "manifest.json").read_text())
+    assert rebuilt["files"][ONNX_FILE] == retriever.index.manifest["files"][ONNX_FILE]
+    vectors = np.load(folder / "sentences.npz")["vectors"]
+    assert np.allclose(vectors, retriever.index.sentences.vectors, atol=1e-5)
