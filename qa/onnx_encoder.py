@@ -139,6 +139,10 @@ class OnnxEncoder:
             options.intra_op_num_threads = max(threads, 0)
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
+            # idle pool threads sleep instead of spinning: on a small shared machine spinning
+            # threads take the cores that other work (and the other pool threads) are waiting for
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
             try:
                 self._sessions[key] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types

@@ -61,10 +61,10 @@ class FaissAnnBackend:
         for start in range(0, len(store.chunks), 100_000):
             hnsw.add(np.ascontiguousarray(store.chunks[start:start + 100_000], dtype=np.float32))
         s = len(store.sentences)
-        nlist = nlist or max(1, min(int(4 * math.sqrt(s)), s // 39))
+        nlist = nlist or max(1, min(int(2 * math.sqrt(s)), s // 39))
         ivf = faiss.index_factory(d, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
-        sample = np.sort(rng.choice(s, size=min(s, max(nlist * 64, 20_000)), replace=False))
+        sample = np.sort(rng.choice(s, size=min(s, max(nlist * 40, 20_000)), replace=False))
         ivf.train(np.ascontiguousarray(store.sentences[sample], dtype=np.float32))
         for start in range(0, s, 200_000):
             ivf.add(np.ascontiguousarray(store.sentences[start:start + 200_000], dtype=np.float32))
