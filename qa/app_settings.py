@@ -10,6 +10,10 @@ import, so tests and scripts can build settings in code.
     QA_APP_FEEDBACK_LOG  JSON-lines file that feedback is appended to (default feedback/feedback.jsonl)
     QA_APP_QUEUE_SIZE    most requests waiting at once; more are refused (default 64)
     QA_APP_CONCURRENCY   requests handled at once (default 4)
+    QA_APP_ALLOWED_HOSTS comma-separated host names the app answers to besides localhost,
+                         127.0.0.1, ::1 and QA_APP_HOST (always accepted); other Host headers get 400
+    QA_APP_MAX_BODY_BYTES largest request body accepted (default 4,000,000); larger gets 413
+    QA_APP_LOGIN_ATTEMPTS failed logins per client per minute before it must wait (default 5)
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ class AppSettings:
     feedback_log: Path = DEFAULT_FEEDBACK_LOG
     queue_max_size: int = 64
     concurrency_limit: int = 4
+    #: Host names the app answers to besides localhost, 127.0.0.1, ::1 and `host` (e.g. the name staff use).
+    allowed_hosts: tuple[str, ...] = ()
+    max_body_bytes: int = 4_000_000
+    login_attempts: int = 5
 
     def __post_init__(self) -> None:
         if not self.host.strip():
@@ -54,6 +62,17 @@ class AppSettings:
             raise QAError(f"QA_APP_QUEUE_SIZE must be positive. Currently, it is {self.queue_max_size}")
         if self.concurrency_limit < 1:
             raise QAError(f"QA_APP_CONCURRENCY must be positive. Currently, it is {self.concurrency_limit}")
+        if self.max_body_bytes < 1024:
+            raise QAError(f"QA_APP_MAX_BODY_BYTES must be at least 1024. Currently, it is {self.max_body_bytes}")
+        if self.login_attempts < 1:
+            raise QAError(f"QA_APP_LOGIN_ATTEMPTS must be positive. Currently, it is {self.login_attempts}")
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The host names accepted in a request's Host header (loopback names and `host` always)."""
+        from qa.web_guard import allowed_hosts
+
+        return allowed_hosts(self.host, self.allowed_hosts)
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -80,7 +99,8 @@ class AppSettings:
             if env.get(var):
                 values[name] = env[var]
         numbers = {"port": "QA_APP_PORT", "queue_max_size": "QA_APP_QUEUE_SIZE",
-                   "concurrency_limit": "QA_APP_CONCURRENCY"}
+                   "concurrency_limit": "QA_APP_CONCURRENCY", "max_body_bytes": "QA_APP_MAX_BODY_BYTES",
+                   "login_attempts": "QA_APP_LOGIN_ATTEMPTS"}
         for name, var in numbers.items():
             raw = env.get(var, "").strip()
             if raw:
@@ -88,6 +108,8 @@ class AppSettings:
                     values[name] = int(raw)
                 except ValueError:
                     raise QAError(f"{var} must be a whole number. Currently, it is {raw!r}") from None
+        if env.get("QA_APP_ALLOWED_HOSTS", "").strip():
+            values["allowed_hosts"] = tuple(h.strip() for h in env["QA_APP_ALLOWED_HOSTS"].split(",") if h.strip())
         if env.get("QA_APP_FEEDBACK_LOG"):
             values["feedback_log"] = Path(env["QA_APP_FEEDBACK_LOG"]).expanduser()
         values.update(overrides)

@@ -28,6 +28,8 @@ log.addHandler(logging.NullHandler())
 
 METHODS = ("hybrid", "dense", "bm25")
 MAX_K = 100
+#: Lone UTF-16 surrogates (e.g. "\ud800" from JSON): not text, and the tokenizer cannot encode them.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 
@@ -104,7 +106,7 @@ def clean_query(query: object, max_chars: int) -> str:
     if len(query) > max_chars:
         raise QueryError(f"The question is {len(query):,} characters long; the limit is {max_chars:,}. "
                          "Ask a shorter question.")
-    text = unicodedata.normalize("NFKC", query)
+    text = unicodedata.normalize("NFKC", _SURROGATES.sub("", query))
     text = _CONTROL.sub(" ", text)
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
