@@ -10,7 +10,10 @@
                       (the answer engine scores sentences without running the model on them)
 
 Writes are atomic: a new index is built in a sibling folder and renamed into place, so a failed
-build leaves the previous index as it was. Loading verifies every file's sha256 (FAISS files carry
+build leaves the previous index as it was. Builders take the lock `.index.build.lock` beside the
+folder (one build at a time; `build_lock`), and the swap takes `.index.lock` exclusively while
+readers hold it shared, so no reader sees the folder missing or half-swapped. Leftovers of a killed
+build (`.index.building-*`, `.index.old-*`) are removed by the next builder. Loading verifies every file's sha256 (FAISS files carry
 no checksum of their own) and compares the manifest with the running settings and corpus.
 """
 
@@ -21,6 +24,9 @@ import logging
 import os
 import shutil
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +41,7 @@ from qa.corpus import corpus_hashes, load_corpus
 from qa.embeddings import Encoder
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from qa.lexical import LexicalIndex
+from qa.locks import LockTimeout, file_lock
 from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,8 @@ LEXICAL = "bm25"
 SENTENCES = "sentences.npz"
 _LIBRARIES = ("sentence-transformers", "faiss-cpu", "bm25s", "langchain-text-splitters", "torch", "transformers")
 REBUILD_HINT = "Rebuild it with: python -m qa build"
+#: How long a reader waits for a swap in progress (a swap is two renames; this is generous).
+READ_LOCK_TIMEOUT = 60.0
 
 
 @dataclass
@@ -135,37 +144,78 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
     return SearchIndex(chunks, dense, lexical, sentences, manifest)
 
 
+def _swap_lock_path(folder: Path) -> Path:
+    return folder.parent / f".{folder.name}.lock"
+
+
+@contextmanager
+def build_lock(folder: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the lock that lets one builder at a time write `folder`; leftovers are cleaned on entry.
+
+    `on_wait` is called once if another build holds the lock (this one then waits for it).
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(folder.parent / f".{folder.name}.build.lock", on_wait=on_wait):
+        remove_leftovers(folder)
+        yield
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Remove the temporary folders of builds that were killed; call only while holding `build_lock`.
+
+    A build killed between its two renames leaves no index but a complete `.old-*` one: that
+    one is put back first.
+    """
+    folder = Path(folder)
+    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    if not folder.exists():
+        for old in olds:
+            if (old / MANIFEST).is_file():
+                with file_lock(_swap_lock_path(folder)):
+                    old.rename(folder)
+                log.warning("restored the index %s from %s, left by a build that was stopped", folder, old.name)
+                break
+    removed = [p for p in (*folder.parent.glob(f".{folder.name}.building-*"),
+                           *folder.parent.glob(f".{folder.name}.old-*")) if p.is_dir()]
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True)
+        log.info("removed %s, left by a build that was stopped", p)
+    return removed
+
+
 def save_index(index: SearchIndex, folder: Path) -> None:
-    """Write the index beside `folder`, then swap it into place."""
+    """Write the index beside `folder`, then swap it into place (one builder at a time)."""
     import faiss
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.building-{os.getpid()}"
-    old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir()
-        with open(tmp / CHUNKS, "w", encoding="utf-8") as fh:
-            for chunk in index.chunks:
-                fh.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
-        (tmp / DENSE).write_bytes(faiss.serialize_index(index.dense).tobytes())
-        index.lexical.save(tmp / LEXICAL)
-        st = index.sentences
-        with open(tmp / SENTENCES, "wb") as fh:
-            np.savez(fh, chunk=st.chunk, start=st.start, end=st.end, vectors=st.vectors)
-        files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        manifest = index.manifest | {"files": files}
-        _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not folder.exists():
-            old.rename(folder)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    with build_lock(folder):
+        unique = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = folder.parent / f".{folder.name}.building-{unique}"
+        old = folder.parent / f".{folder.name}.old-{unique}"
+        try:
+            tmp.mkdir()
+            with open(tmp / CHUNKS, "w", encoding="utf-8") as fh:
+                for chunk in index.chunks:
+                    fh.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
+            (tmp / DENSE).write_bytes(faiss.serialize_index(index.dense).tobytes())
+            index.lexical.save(tmp / LEXICAL)
+            st = index.sentences
+            with open(tmp / SENTENCES, "wb") as fh:
+                np.savez(fh, chunk=st.chunk, start=st.start, end=st.end, vectors=st.vectors)
+            files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            manifest = index.manifest | {"files": files}
+            _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            with file_lock(_swap_lock_path(folder)):  # readers hold it shared while they read
+                if folder.exists():
+                    folder.rename(old)
+                tmp.rename(folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old.exists() and not folder.exists():
+                old.rename(folder)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
     index.manifest = manifest
     log.info("saved index of %d chunks to %s", len(index.chunks), folder)
 
@@ -211,10 +261,24 @@ def stale_reasons(manifest: dict, expected: dict) -> list[str]:
 
 
 def load_index(folder: Path, expected: dict) -> SearchIndex:
-    """Load and verify an index; raise a clear error if it is missing, corrupt or stale."""
+    """Load and verify an index; raise a clear error if it is missing, corrupt or stale.
+
+    Waits while a build swaps a new index into place (up to `READ_LOCK_TIMEOUT` seconds).
+    """
+    folder = Path(folder)
+    if not folder.parent.is_dir():
+        return _load_index(folder, expected)
+    try:
+        with file_lock(_swap_lock_path(folder), shared=True, timeout=READ_LOCK_TIMEOUT):
+            return _load_index(folder, expected)
+    except LockTimeout:
+        raise IndexCorruptError(f"{folder} is still being replaced after {READ_LOCK_TIMEOUT:g} s; "
+                                "try again, or remove a stuck build.") from None
+
+
+def _load_index(folder: Path, expected: dict) -> SearchIndex:
     import faiss
 
-    folder = Path(folder)
     manifest = read_manifest(folder)
     reasons = stale_reasons(manifest, expected)
     if reasons:

@@ -20,8 +20,8 @@ from qa.chunks import Chunk
 from qa.config import Settings
 from qa.corpus import DocumentInfo, corpus_hashes, read_catalogue
 from qa.embeddings import Encoder
-from qa.errors import IndexMissingError, IndexStaleError, QueryError
-from qa.index import SearchIndex, build_index, expected_settings, load_index, save_index
+from qa.errors import IndexError_, IndexMissingError, IndexStaleError, QueryError
+from qa.index import SearchIndex, build_index, build_lock, expected_settings, load_index, save_index
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -160,12 +160,12 @@ class Retriever:
             if not build_if_missing:
                 raise
             log.warning("no index in %s; building it from %s", settings.index_dir, settings.corpus_dir)
-            index = cls._build(settings, encoder, progress)
+            index = cls._build(settings, encoder, progress, reuse=expected)
         except IndexStaleError as exc:
             if not (build_if_missing and settings.auto_rebuild):
                 raise
             log.warning("%s Rebuilding it now.", exc)
-            index = cls._build(settings, encoder, progress)
+            index = cls._build(settings, encoder, progress, reuse=expected)
         return cls(index, encoder, read_catalogue(settings.corpus_dir), settings)
 
     @classmethod
@@ -178,9 +178,20 @@ class Retriever:
         return cls(index, encoder, read_catalogue(settings.corpus_dir), settings)
 
     @staticmethod
-    def _build(settings: Settings, encoder: Encoder, progress: bool) -> SearchIndex:
-        index = build_index(settings, encoder, progress=progress)
-        save_index(index, settings.index_dir)
+    def _build(settings: Settings, encoder: Encoder, progress: bool, reuse: dict | None = None) -> SearchIndex:
+        """Build and save under the build lock; with `reuse` (the expected manifest), first take an
+        index that another process finished while this one waited for the lock."""
+        def waiting() -> None:
+            log.warning("Another build of %s is running; waiting for it to finish.", settings.index_dir)
+
+        with build_lock(settings.index_dir, on_wait=waiting):
+            if reuse is not None:
+                try:
+                    return load_index(settings.index_dir, reuse)
+                except IndexError_:
+                    pass
+            index = build_index(settings, encoder, progress=progress)
+            save_index(index, settings.index_dir)
         return index
 
     # -- searching -------------------------------------------------------------------------
