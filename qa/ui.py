@@ -1,7 +1,7 @@
 """The browser chat app: a Gradio Blocks page over an `Assistant`.
 
     from qa import Assistant
-    from qa.app_settings import AppSettings
+    from qa.config import AppSettings
     from qa.ui import build_app, launch
     settings = AppSettings.from_env()
     launch(build_app(Assistant.load(), settings), settings)
@@ -40,7 +40,7 @@ from typing import Any
 import gradio as gr
 
 from qa.answer import Answer
-from qa.app_settings import AppSettings
+from qa.config import AppSettings
 from qa.config import PROJECT_ROOT
 from qa.errors import QAError, QueryError
 from qa.generate import fallback, stream
@@ -593,4 +593,7 @@ def launch(demo: gr.Blocks, assistant, app_settings: AppSettings, **overrides: A
     if not app_settings.is_loopback:
         log.warning("serving on %s: other machines can reach the app%s", app_settings.host,
                     "" if app_settings.auth else " and no login is set (QA_APP_USER / QA_APP_PASSWORD)")
+        if not app_settings.allowed_hosts:
+            log.warning("only requests for %s are answered; add the name staff use to QA_APP_ALLOWED_HOSTS",
+                        ", ".join(sorted(app_settings.hosts)))
     return demo.launch(**{**launch_kwargs(assistant, app_settings), **overrides})
