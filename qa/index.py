@@ -148,6 +148,12 @@ def _swap_lock_path(folder: Path) -> Path:
     return folder.parent / f".{folder.name}.lock"
 
 
+def _gate_path(folder: Path) -> Path:
+    """A turnstile: a waiting swap holds it, so new readers queue behind the swap instead of
+    overlapping their shared locks forever (which would starve it)."""
+    return folder.parent / f".{folder.name}.gate"
+
+
 @contextmanager
 def build_lock(folder: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the lock that lets one builder at a time write `folder`; leftovers are cleaned on entry.
@@ -206,7 +212,8 @@ def save_index(index: SearchIndex, folder: Path) -> None:
             files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             manifest = index.manifest | {"files": files}
             _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            with file_lock(_swap_lock_path(folder)):  # readers hold it shared while they read
+            # readers hold the swap lock shared while they read; the gate stops new ones meanwhile
+            with file_lock(_gate_path(folder)), file_lock(_swap_lock_path(folder)):
                 if folder.exists():
                     folder.rename(old)
                 tmp.rename(folder)
@@ -269,6 +276,8 @@ def load_index(folder: Path, expected: dict) -> SearchIndex:
     if not folder.parent.is_dir():
         return _load_index(folder, expected)
     try:
+        with file_lock(_gate_path(folder), timeout=READ_LOCK_TIMEOUT):
+            pass  # wait here while a swap is waiting or in progress
         with file_lock(_swap_lock_path(folder), shared=True, timeout=READ_LOCK_TIMEOUT):
             return _load_index(folder, expected)
     except LockTimeout:
