@@ -32,7 +32,9 @@ def quiet_logging() -> None:
     """Our INFO lines with timestamps; nothing from the libraries below unless it is a warning."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx: one line per health check; faiss.loader: "Could not load library with AVX2 support";
-    # bm25s sets its own logger to DEBUG.
+    # bm25s sets its own logger to DEBUG when imported (so it is imported first).
+    import bm25s  # noqa: F401
+
     for name in ("httpx", "faiss", "faiss.loader", "bm25s", "sentence_transformers", "gradio", "uvicorn"):
         logging.getLogger(name).setLevel(logging.WARNING)
     from transformers.utils import logging as transformers_logging

@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--threads must be 0 (library default) or more. Currently, it is {args.threads}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:  # bm25s sets its own logger to DEBUG; faiss logs its CPU features at INFO
+    if not args.verbose:  # bm25s sets its own logger to DEBUG when imported; faiss logs its CPU features at INFO
+        import bm25s  # noqa: F401 - imported first, so that the level set here is not reset
+
         for name in ("bm25s", "faiss", "faiss.loader"):
             logging.getLogger(name).setLevel(logging.WARNING)
     if args.quiet:

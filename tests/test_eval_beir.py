@@ -158,5 +158,6 @@ def test_beir_quiet_mode_prints_no_library_noise_and_honours_threads(tmp_path):
                           "bm25", "--threads", "1", "-q", "--json", str(out_json)], cwd=root, capture_output=True,
                          text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
-    assert out.stderr == ""  # no bm25s DEBUG, no "Loading weights" bar, no faiss INFO
+    for noise in ("DEBUG", "Loading weights", "AVX2", "INFO"):  # warnings about the data may stay
+        assert noise not in out.stderr, out.stderr
     assert json.loads(out_json.read_text())["beir"]["settings"]["torch_threads"] == 1

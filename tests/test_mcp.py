@@ -29,9 +29,9 @@ async def _session_run(index_dir: Path, steps):
 
 
 def _payload(result) -> dict:
-    assert not result.isError, result.content
-    if result.structuredContent is not None:
-        data = result.structuredContent
+    assert not result.is_error, result.content
+    if result.structured_content is not None:
+        data = result.structured_content
         return data.get("result", data) if set(data) == {"result"} else data
     return json.loads(result.content[0].text)
 
@@ -52,11 +52,12 @@ def test_mcp_client_lists_the_tools_and_gets_cited_passages_and_an_abstention(re
                                                                           retriever.settings.index_dir, steps)
     assert set(tools) == {"search_reports", "ask"}
     for tool in tools.values():
-        assert tool.annotations.readOnlyHint is True and tool.annotations.destructiveHint is False
-    props = tools["search_reports"].inputSchema["properties"]
+        assert tool.annotations.read_only_hint is True and tool.annotations.destructive_hint is False
+        assert tool.annotations.idempotent_hint is True and tool.annotations.open_world_hint is False
+    props = tools["search_reports"].input_schema["properties"]
     assert props["query"]["maxLength"] == 2000 and props["k"]["maximum"] == 20
     assert set(props) == {"query", "k", "council", "year"}
-    assert set(tools["ask"].inputSchema["properties"]) == {"question", "council", "report"}
+    assert set(tools["ask"].input_schema["properties"]) == {"question", "council", "report"}
 
     passages = _payload(search)["passages"]
     assert len(passages) == 3 and {p["council"] for p in passages} == {"Birmingham City Council"}
@@ -70,8 +71,8 @@ def test_mcp_client_lists_the_tools_and_gets_cited_passages_and_an_abstention(re
     assert no["abstained"] is True and no["citations"] == []
     assert no["answer"].startswith("I could not find this in these reports")
 
-    assert too_long.isError  # bounded input, refused by the schema before the library runs
-    assert bad_council.isError and "Known councils" in bad_council.content[0].text
+    assert too_long.is_error  # bounded input, refused by the schema before the library runs
+    assert bad_council.is_error and "Known councils" in bad_council.content[0].text
 
 
 def test_http_mode_refuses_other_addresses_without_a_token():
