@@ -55,6 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--threads must be 0 (library default) or more. Currently, it is {args.threads}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # bm25s sets its own logger to DEBUG when imported; faiss logs its CPU features at INFO
+        import bm25s  # noqa: F401 - imported first, so that the level set here is not reset
+
+        for name in ("bm25s", "faiss", "faiss.loader"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    if args.quiet:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
     try:
         if args.compare:
@@ -75,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.beir:
             from eval.beir import run_beir
 
+            if args.threads:  # before the model loads, as in the question-set mode
+                harness.limit_threads(args.threads)
             beir_run = run_beir(args.beir, methods=methods, progress=not args.quiet)
             print(report.format_beir(beir_run))
             if args.json:

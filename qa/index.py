@@ -13,10 +13,14 @@
 
 Writes are atomic: a new index is built in a sibling folder, moved into `.index.generations/`,
 and `index` (a symbolic link) is switched to it with one rename, so a failed build leaves the
-previous index as it was and a running app sees either the old generation or the new one. Loading
-verifies every file's sha256 (FAISS files carry no checksum of their own) and compares the manifest
-with the running settings and corpus; the ONNX model's sha256 is checked when it is first used, so
-a BM25-only search does not hash it.
+previous index as it was and a running app sees either the old generation or the new one.
+Builders take the lock `.index.build.lock` beside the folder (one build at a time; `build_lock`);
+readers hold `.index.lock` shared while they read a generation, and an old generation is deleted
+only under that lock held exclusively, so no reader loses its files. Leftovers of a killed build
+(`.index.building-*`, `.index.old-*`) are removed by the next builder. Loading verifies every
+file's sha256 (FAISS files carry no checksum of their own) and compares the manifest with the
+running settings and corpus; the ONNX model's sha256 is checked when it is first used, so a
+BM25-only search does not hash it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -42,6 +49,7 @@ from qa.embedding_cache import EmbeddingCache
 from qa.embeddings import Encoder
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from qa.lexical import LexicalIndex
+from qa.locks import LockTimeout, file_lock
 from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,8 @@ SENTENCES = "sentences.npz"
 _LIBRARIES = ("sentence-transformers", "faiss-cpu", "bm25s", "langchain-text-splitters", "torch", "transformers",
               "onnxruntime", "tokenizers")
 REBUILD_HINT = "Rebuild it with: python -m qa build"
+#: How long a reader waits for a swap in progress (a swap is two renames; this is generous).
+READ_LOCK_TIMEOUT = 60.0
 
 
 @dataclass
@@ -175,6 +185,52 @@ def document_encoder_name(settings: Settings) -> str:
     return "onnxruntime int8" if settings.embed_int8 else "onnxruntime float32"
 
 
+def _swap_lock_path(folder: Path) -> Path:
+    return folder.parent / f".{folder.name}.lock"
+
+
+def _gate_path(folder: Path) -> Path:
+    """A turnstile: a waiting swap holds it, so new readers queue behind the swap instead of
+    overlapping their shared locks forever (which would starve it)."""
+    return folder.parent / f".{folder.name}.gate"
+
+
+@contextmanager
+def build_lock(folder: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the lock that lets one builder at a time write `folder`; leftovers are cleaned on entry.
+
+    `on_wait` is called once if another build holds the lock (this one then waits for it).
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(folder.parent / f".{folder.name}.build.lock", on_wait=on_wait):
+        remove_leftovers(folder)
+        yield
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Remove the temporary folders of builds that were killed; call only while holding `build_lock`.
+
+    A build killed between its two renames leaves no index but a complete `.old-*` one: that
+    one is put back first.
+    """
+    folder = Path(folder)
+    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    if not folder.exists():
+        for old in olds:
+            if (old / MANIFEST).is_file():
+                with file_lock(_swap_lock_path(folder)):
+                    old.rename(folder)
+                log.warning("restored the index %s from %s, left by a build that was stopped", folder, old.name)
+                break
+    removed = [p for p in (*folder.parent.glob(f".{folder.name}.building-*"),
+                           *folder.parent.glob(f".{folder.name}.old-*")) if p.is_dir()]
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True)
+        log.info("removed %s, left by a build that was stopped", p)
+    return removed
+
+
 def save_index(index: SearchIndex, folder: Path) -> None:
     """Write the index as a new generation beside `folder`, then switch `folder` to it atomically.
 
@@ -182,12 +238,15 @@ def save_index(index: SearchIndex, folder: Path) -> None:
     atomic rename, so a reader sees the old index or the new one, never neither or a mix. The
     previous generation is kept for readers that resolved the link just before the switch.
     """
+    folder = Path(folder)
+    with build_lock(folder):
+        _save_generation(index, folder)
+
+
+def _save_generation(index: SearchIndex, folder: Path) -> None:
     import faiss
 
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.building-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = folder.parent / f".{folder.name}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()
         with open(tmp / CHUNKS, "w", encoding="utf-8") as fh:
@@ -237,9 +296,12 @@ def _switch_generation(built: Path, folder: Path) -> None:
         if not (folder.is_symlink() and folder.resolve() == gen.resolve()):
             shutil.rmtree(gen, ignore_errors=True)
         raise
-    # keep the new generation and the one before it; older ones have no readers left
-    for stale in sorted(p for p in gens.iterdir() if p.name.startswith("gen-"))[:-2]:
-        shutil.rmtree(stale, ignore_errors=True)
+    # keep the new generation and the one before it; older ones go once no reader holds the lock
+    stale = sorted(p for p in gens.iterdir() if p.name.startswith("gen-"))[:-2]
+    if stale:
+        with file_lock(_gate_path(folder)), file_lock(_swap_lock_path(folder)):
+            for p in stale:
+                shutil.rmtree(p, ignore_errors=True)
 
 
 def index_stamp(folder: Path) -> tuple | None:
@@ -293,7 +355,24 @@ def stale_reasons(manifest: dict, expected: dict) -> list[str]:
 
 
 def load_index(folder: Path, expected: dict) -> SearchIndex:
-    """Load and verify an index; raise a clear error if it is missing, corrupt or stale."""
+    """Load and verify an index; raise a clear error if it is missing, corrupt or stale.
+
+    Waits while a build swaps a new index into place (up to `READ_LOCK_TIMEOUT` seconds).
+    """
+    folder = Path(folder)
+    if not folder.parent.is_dir():
+        return _load_index(folder, expected)
+    try:
+        with file_lock(_gate_path(folder), timeout=READ_LOCK_TIMEOUT):
+            pass  # wait here while a swap is waiting or in progress
+        with file_lock(_swap_lock_path(folder), shared=True, timeout=READ_LOCK_TIMEOUT):
+            return _load_index(folder, expected)
+    except LockTimeout:
+        raise IndexCorruptError(f"{folder} is still being replaced after {READ_LOCK_TIMEOUT:g} s; "
+                                "try again, or remove a stuck build.") from None
+
+
+def _load_index(folder: Path, expected: dict) -> SearchIndex:
     import faiss
 
     folder = Path(folder)

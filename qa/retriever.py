@@ -20,14 +20,16 @@ from qa.chunks import Chunk
 from qa.config import DEFAULT_MODEL, Settings
 from qa.corpus import DocumentInfo, corpus_hashes, read_catalogue
 from qa.embeddings import Encoder
-from qa.errors import IndexMissingError, IndexStaleError, QueryError
-from qa.index import SearchIndex, build_index, expected_settings, load_index, save_index
+from qa.errors import IndexError_, IndexMissingError, IndexStaleError, QueryError
+from qa.index import SearchIndex, build_index, build_lock, expected_settings, load_index, save_index
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 METHODS = ("hybrid", "dense", "bm25")
 MAX_K = 100
+#: Lone UTF-16 surrogates (e.g. "\ud800" from JSON): not text, and the tokenizer cannot encode them.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 
@@ -116,7 +118,7 @@ def clean_query(query: object, max_chars: int) -> str:
     if len(query) > max_chars:
         raise QueryError(f"The question is {len(query):,} characters long; the limit is {max_chars:,}. "
                          "Ask a shorter question.")
-    text = unicodedata.normalize("NFKC", query)
+    text = unicodedata.normalize("NFKC", _SURROGATES.sub("", query))
     text = _CONTROL.sub(" ", text)
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
@@ -184,12 +186,12 @@ class Retriever:
             if not build_if_missing:
                 raise
             log.warning("no index in %s; building it from %s", settings.index_dir, settings.corpus_dir)
-            index = cls._build(settings, encoder, progress)
+            index = cls._build(settings, encoder, progress, reuse=expected)
         except IndexStaleError as exc:
             if not (build_if_missing and settings.auto_rebuild):
                 raise
             log.warning("%s Rebuilding it now.", exc)
-            index = cls._build(settings, encoder, progress)
+            index = cls._build(settings, encoder, progress, reuse=expected)
         _attach(encoder, settings, index)
         return cls(index, encoder, read_catalogue(settings.corpus_dir), settings)
 
@@ -204,9 +206,20 @@ class Retriever:
         return cls(index, encoder, read_catalogue(settings.corpus_dir), settings)
 
     @staticmethod
-    def _build(settings: Settings, encoder: Encoder, progress: bool) -> SearchIndex:
-        index = build_index(settings, encoder, progress=progress)
-        save_index(index, settings.index_dir)
+    def _build(settings: Settings, encoder: Encoder, progress: bool, reuse: dict | None = None) -> SearchIndex:
+        """Build and save under the build lock; with `reuse` (the expected manifest), first take an
+        index that another process finished while this one waited for the lock."""
+        def waiting() -> None:
+            log.warning("Another build of %s is running; waiting for it to finish.", settings.index_dir)
+
+        with build_lock(settings.index_dir, on_wait=waiting):
+            if reuse is not None:
+                try:
+                    return load_index(settings.index_dir, reuse)
+                except IndexError_:
+                    pass
+            index = build_index(settings, encoder, progress=progress)
+            save_index(index, settings.index_dir)
         return index
 
     # -- searching -------------------------------------------------------------------------

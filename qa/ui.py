@@ -1,7 +1,7 @@
 """The browser chat app: a Gradio Blocks page over an `Assistant`.
 
     from qa import Assistant
-    from qa.app_settings import AppSettings
+    from qa.config import AppSettings
     from qa.ui import build_app, launch
     settings = AppSettings.from_env()
     launch(build_app(Assistant.load(), settings), settings)
@@ -42,7 +42,7 @@ from typing import Any
 import gradio as gr
 
 from qa.answer import Answer
-from qa.app_settings import AppSettings
+from qa.config import AppSettings
 from qa.config import PROJECT_ROOT
 from qa.conversation import Conversation
 from qa.errors import QAError, QueryError
@@ -76,6 +76,8 @@ MAX_COMMENT_CHARS = 2000
 #: Feedback lines one answer may add: a client clicking in a loop cannot fill the disk.
 MAX_FEEDBACK_PER_ANSWER = 5
 _INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+#: Lone UTF-16 surrogates arrive from JSON ("\ud800"); no reply containing one can be encoded.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
 
 SOURCES_CSS = """
@@ -103,6 +105,11 @@ def escape_markdown(text: str) -> str:
     text = _INVISIBLE.sub("", text.replace("\r\n", "\n"))
     # quote=False: the entities for < > & contain no Markdown punctuation that the next step would break.
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def without_surrogates(value: object) -> object:
+    """`value` without lone surrogates if it is text (they would break the JSON reply), else unchanged."""
+    return _SURROGATES.sub("", value) if isinstance(value, str) else value
 
 
 def preview(question: str, limit: int = PREVIEW_CHARS) -> str:
@@ -324,6 +331,7 @@ class ChatHandlers:
     def run(self, question: object, council: object = "", report: object = "",
             conversation: Conversation | None = None) -> Outcome:
         """Answer a question with the filters (as a follow-up in `conversation`, if given); never raises."""
+        question = without_surrogates(question)
         problem = self.check_question(question)
         if problem:
             return Outcome(error=problem)
@@ -345,6 +353,7 @@ class ChatHandlers:
     def respond(self, message: str, council: str, report: str, session: ChatSession | None) -> ChatReply:
         """Chat event: answer `message`, add the turn to the session. Returns (box, chat, sources, session)."""
         session = session if isinstance(session, ChatSession) else ChatSession()
+        message = without_surrogates(message)
         return self._finish(message, council, report, session,
                             self.run(message, council, report, self._conversation(session)))
 
@@ -368,6 +377,7 @@ class ChatHandlers:
         extractive one with its note), rendered and recorded exactly as `respond` does. Never raises.
         """
         session = session if isinstance(session, ChatSession) else ChatSession()
+        message = without_surrogates(message)
         problem = self.check_question(message)
         if problem:
             yield self._finish(message, council, report, session, Outcome(error=problem))
@@ -599,7 +609,19 @@ def launch_kwargs(assistant, app_settings: AppSettings) -> dict[str, Any]:
         "footer_links": ["api"],
         "state_session_capacity": 2000,
         "strict_cors": True,
+        # checked before Gradio sees a request: Host header, uploads, body size, failed logins
+        "app_kwargs": {"middleware": [guard_middleware(app_settings)]},
     }
+
+
+def guard_middleware(app_settings: AppSettings) -> Any:
+    """The `RequestGuard` of `qa.web_guard`, configured from the app settings."""
+    from starlette.middleware import Middleware
+
+    from qa.web_guard import RequestGuard
+
+    return Middleware(RequestGuard, allowed_hosts=app_settings.hosts, max_body_bytes=app_settings.max_body_bytes,
+                      login_attempts=app_settings.login_attempts)
 
 
 def launch(demo: gr.Blocks, assistant, app_settings: AppSettings, **overrides: Any) -> tuple[Any, str, str]:
@@ -607,4 +629,7 @@ def launch(demo: gr.Blocks, assistant, app_settings: AppSettings, **overrides: A
     if not app_settings.is_loopback:
         log.warning("serving on %s: other machines can reach the app%s", app_settings.host,
                     "" if app_settings.auth else " and no login is set (QA_APP_USER / QA_APP_PASSWORD)")
+        if not app_settings.allowed_hosts:
+            log.warning("only requests for %s are answered; add the name staff use to QA_APP_ALLOWED_HOSTS",
+                        ", ".join(sorted(app_settings.hosts)))
     return demo.launch(**{**launch_kwargs(assistant, app_settings), **overrides})

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(args, index_dir):
-    env = dict(os.environ, QA_INDEX_DIR=str(index_dir), HF_HUB_OFFLINE="1")
+def run(args, index_dir, extra_env=None):
+    env = dict(os.environ, QA_INDEX_DIR=str(index_dir), HF_HUB_OFFLINE="1", **(extra_env or {}))
     return subprocess.run([sys.executable, "-m", "qa", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
 
@@ -60,3 +60,45 @@ def test_help_for_each_command():
     for args in (["--help"], ["build", "--help"], ["search", "--help"], ["ask", "--help"]):
         out = subprocess.run([sys.executable, "-m", "qa", *args], cwd=ROOT, capture_output=True, text=True)
         assert out.returncode == 0 and "usage:" in out.stdout
+
+
+# -- issue 10: the model server, quiet output, a stale index that is rebuilt -------------------------------
+COMPLAINTS = "How many complaints about adult social care did Birmingham receive?"
+MODEL_REPLY = ("In the 12 months to May 2023, Birmingham City Council received 663 complaints about adult "
+               "social care [1].")
+
+
+def test_ask_uses_the_model_server_when_one_is_set(retriever):
+    from test_generate import serving
+
+    with serving() as fake:
+        fake.reply = MODEL_REPLY
+        env = {"QA_LLM_BASE_URL": fake.url, "QA_LLM_MODEL": "fake-model"}
+        out = run(["ask", COMPLAINTS, "--json"], retriever.settings.index_dir, env)
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        assert data["mode"] == "fake-model" and data["answer"] == MODEL_REPLY and data["citations"]
+        assert len(fake.requests) == 1
+        out = run(["ask", COMPLAINTS, "--json", "--no-llm"], retriever.settings.index_dir, env)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["mode"] == "extractive" and len(fake.requests) == 1
+
+
+def test_search_prints_nothing_but_its_results(retriever):
+    out = run(["search", "DoLS backlog", "-k", "2"], retriever.settings.index_dir)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""  # no "Loading weights" bar, no bm25s DEBUG, no faiss INFO
+    assert out.stdout.startswith("[1] ")
+
+
+def test_a_stale_index_rebuilt_during_search_says_so(tiny_corpus, tmp_path):
+    index = tmp_path / "index"
+    env = {"QA_CORPUS_DIR": str(tiny_corpus)}
+    out = run(["build"], index, env)
+    assert out.returncode == 0, out.stderr
+    with open(tiny_corpus / "a.txt", "a", encoding="utf-8") as fh:
+        fh.write("\n## Reviews\n\nThe council reviewed 77 placements.\n")
+    out = run(["search", "placements reviewed", "--json", "-k", "1"], index, env)
+    assert out.returncode == 0, out.stderr
+    assert "out of date" in out.stderr and "corpus file a.txt changed" in out.stderr and "Rebuilding" in out.stderr
+    assert "77 placements" in json.loads(out.stdout)[0]["text"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +145,19 @@ def test_beir_command_line(tmp_path, encoder, monkeypatch, capsys):
     assert [line.split() for line in printed.splitlines() if line.startswith("bm25")] == [["bm25", "1.000", "1.000"]]
     assert json.loads(out_json.read_text())["beir"]["methods"] == ["bm25"]
     assert "| bm25 | 1.000 | 1.000 |" in (tmp_path / "beir.md").read_text()
+
+
+@pytest.mark.slow
+def test_beir_quiet_mode_prints_no_library_noise_and_honours_threads(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out_json = tmp_path / "beir.json"
+    out = subprocess.run([sys.executable, "-m", "eval", "--beir", str(make_beir(tmp_path / "b")), "--retriever",
+                          "bm25", "--threads", "1", "-q", "--json", str(out_json)], cwd=root, capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    for noise in ("DEBUG", "Loading weights", "AVX2", "INFO"):  # warnings about the data may stay
+        assert noise not in out.stderr, out.stderr
+    assert json.loads(out_json.read_text())["beir"]["settings"]["torch_threads"] == 1
