@@ -13,8 +13,9 @@ Writes are atomic: a new index is built in a sibling folder and renamed into pla
 build leaves the previous index as it was. Builders take the lock `.index.build.lock` beside the
 folder (one build at a time; `build_lock`), and the swap takes `.index.lock` exclusively while
 readers hold it shared, so no reader sees the folder missing or half-swapped. Leftovers of a killed
-build (`.index.building-*`, `.index.old-*`) are removed by the next builder. Loading verifies every file's sha256 (FAISS files carry
-no checksum of their own) and compares the manifest with the running settings and corpus.
+build (`.index.building-*`, `.index.old-*`) are removed by the next builder. Loading verifies every
+file's sha256 (FAISS files carry no checksum of their own) and compares the manifest with the
+running settings and corpus.
 """
 
 from __future__ import annotations
