@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval.harness import EvalError, answer_is_correct, parse_question
+from eval.harness import EvalError, answer_is_correct, load_records, parse_question
 
 log = logging.getLogger(__name__)
 
@@ -106,27 +106,7 @@ def parse_conversation(data: object, where: str = "") -> GoldConversation:
 
 def load_conversations(path: str | Path = DEFAULT_CONVERSATIONS) -> list[GoldConversation]:
     """Every conversation in a JSONL file, in file order. Raises EvalError on a bad file."""
-    path = Path(path)
-    if not path.is_file():
-        raise EvalError(f"No conversation file at {path}. Pass --conversations FILE (JSON Lines).")
-    conversations: list[GoldConversation] = []
-    seen: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name} line {number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalError(f"{where}: not valid JSON ({exc.msg})") from None
-        conv = parse_conversation(data, where)
-        if conv.id in seen:
-            raise EvalError(f"{where}: id {conv.id!r} is used twice")
-        seen.add(conv.id)
-        conversations.append(conv)
-    if not conversations:
-        raise EvalError(f"{path} holds no conversations")
-    return conversations
+    return load_records(path, parse_conversation, "conversations", "--conversations")
 
 
 # -- rewrite quality -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import math
 import statistics
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,10 +116,20 @@ def load_questions(path: str | Path = DEFAULT_QUESTIONS) -> list[Question]:
     Raises:
         EvalError: the file is missing, a line is not valid JSON or lacks a key, or ids repeat.
     """
+    return load_records(path, parse_question, "questions", "--questions")
+
+
+def load_records(path: str | Path, parse: Callable[[object, str], Any], what: str, option: str) -> list:
+    """Every record of a JSONL file, parsed by `parse(data, where)` (which has an `id`), in file order.
+
+    Raises:
+        EvalError: the file is missing or empty, a line is not valid JSON or not a valid record, or ids repeat.
+    """
     path = Path(path)
     if not path.is_file():
-        raise EvalError(f"No question file at {path}. Pass --questions FILE (JSON Lines).")
-    questions: list[Question] = []
+        raise EvalError(f"No {what[:-1] if what.endswith('s') else what} file at {path}. "
+                        f"Pass {option} FILE (JSON Lines).")
+    records: list = []
     seen: set[str] = set()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -129,14 +139,14 @@ def load_questions(path: str | Path = DEFAULT_QUESTIONS) -> list[Question]:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise EvalError(f"{where}: not valid JSON ({exc.msg})") from None
-        question = parse_question(data, where)
-        if question.id in seen:
-            raise EvalError(f"{where}: id {question.id!r} is used twice")
-        seen.add(question.id)
-        questions.append(question)
-    if not questions:
-        raise EvalError(f"{path} holds no questions")
-    return questions
+        record = parse(data, where)
+        if record.id in seen:
+            raise EvalError(f"{where}: id {record.id!r} is used twice")
+        seen.add(record.id)
+        records.append(record)
+    if not records:
+        raise EvalError(f"{path} holds no {what}")
+    return records
 
 
 # -- matching ----------------------------------------------------------------------------------
