@@ -165,7 +165,7 @@ def _ask(args, settings: Settings) -> int:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0
     print(answer.text)
-    if answer.note:
+    if answer.note and answer.note not in answer.text:  # an abstention already says why
         print(f"\nNote: {answer.note}")
     if answer.citations:
         print()
