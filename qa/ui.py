@@ -44,6 +44,7 @@ import gradio as gr
 from qa.answer import Answer
 from qa.config import AppSettings
 from qa.config import PROJECT_ROOT
+from qa.context import ExportStore, ExportTurn, app_routes, passage_link
 from qa.conversation import Conversation
 from qa.errors import QAError, QueryError
 from qa.generate import fallback, stream
@@ -90,9 +91,17 @@ SOURCES_CSS = """
 .qa-meta, .qa-path, .qa-also { color: var(--body-text-color-subdued); font-size: 0.85rem; margin-top: 0.15rem; }
 .qa-passage { white-space: pre-wrap; margin: 0.5rem 0 0 0; padding: 0.4rem 0.6rem;
               border-left: 3px solid var(--border-color-accent); }
-.qa-passage mark { background: #fde68a; color: #111; padding: 0 1px; border-radius: 2px; }
+.qa-passage mark { background: #fde68a; color: #111; padding: 0 1px; border-radius: 2px;
+                   text-decoration: underline; text-decoration-thickness: 2px; }
+.qa-context { font-size: 0.85rem; margin-top: 0.3rem; }
+.qa-sr { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
+         clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
 .qa-note { color: var(--body-text-color-subdued); }
 """
+
+
+SOURCES_LIVE_JS = ("element.setAttribute('aria-live', 'polite'); element.setAttribute('role', 'region');"
+                   "element.setAttribute('aria-label', 'Sources of the latest answer');")
 
 
 # -- rendering (pure functions: everything user- or report-supplied is escaped) ------------------
@@ -170,7 +179,10 @@ def source_card(p: Passage, n: int | None, spans: list[tuple[int, int]]) -> str:
             f"<header>{marker}{e(p.title)}</header>"
             f'<div class="qa-meta">{meta}</div>'
             f'<div class="qa-path">{e(section_label(p))} ({e(p.location)})</div>'
-            f'<blockquote class="qa-passage">{highlight(p.text, spans)}</blockquote>{also}</article>')
+            f'<blockquote class="qa-passage">{highlight(p.text, spans)}</blockquote>{also}'
+            f'<div class="qa-context"><a href="{e(passage_link(p.chunk_id, [p.text[s:t] for s, t in spans]))}" '
+            f'target="_blank" rel="noopener">Open in context<span class="qa-sr"> (the whole section, '
+            f'new tab)</span></a></div></article>')
 
 
 def render_sources(answer: Answer | None, note: str = "") -> str:
@@ -265,14 +277,18 @@ class ChatSession:
     messages: list[dict[str, str]] = field(default_factory=list)
     records: list[dict[str, Any] | None] = field(default_factory=list)  # parallel to messages
     conversation: Conversation | None = None  # the turns follow-ups are read against, made on first use
+    exports: list[ExportTurn] = field(default_factory=list)  # one per turn, for "Export"
 
-    def add_turn(self, question: str, reply: str, record: dict[str, Any] | None) -> None:
+    def add_turn(self, question: str, reply: str, record: dict[str, Any] | None,
+                 export: ExportTurn | None = None) -> None:
         self.messages += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
         self.records += [None, record]
+        self.exports.append(export or ExportTurn(question, None, "No answer."))
         excess = len(self.messages) - 2 * MAX_TURNS
         if excess > 0:  # drop whole turns from the front so messages and records stay aligned
             del self.messages[:excess]
             del self.records[:excess]
+            del self.exports[: excess // 2]
 
     def latest_record(self) -> dict[str, Any] | None:
         return next((r for r in reversed(self.records) if r is not None), None)
@@ -302,6 +318,7 @@ class ChatHandlers:
         documents = assistant.retriever.documents
         self.councils: list[str] = list(assistant.retriever.councils)
         self.reports: dict[str, Any] = dict(sorted(documents.items(), key=lambda kv: (kv[1].council, kv[1].date)))
+        self.exports = ExportStore()  # conversations saved for the page's own export route
 
     # -- answering ---------------------------------------------------------------------------
     def check_question(self, question: object) -> str:
@@ -429,7 +446,9 @@ class ChatHandlers:
             else:
                 reply, sources = chat_reply(outcome.answer), render_sources(outcome.answer)
                 record = self._record(outcome.answer, council, report)
-            session.add_turn(self._shown(message), reply, record)
+            asked = preview(message if isinstance(message, str) else "")
+            session.add_turn(self._shown(message), reply, record,
+                             ExportTurn(asked, outcome.answer, outcome.error))
         except Exception:  # rendering failed: still reply, never show a traceback
             log.exception("rendering a reply failed")
             session.add_turn("…", escape_markdown(GENERIC_ERROR), None)
@@ -456,6 +475,16 @@ class ChatHandlers:
             return outcome.error, {"answer": None, "abstained": None, "error": outcome.error, "citations": [],
                                    "nearest": [], "mode": None, "note": ""}
         return outcome.answer.text, {**outcome.answer.to_json(), "error": None}
+
+    # -- export ------------------------------------------------------------------------------
+    def export(self, session: ChatSession | None) -> str:
+        """"Export" button: save the conversation for download; returns the links (HTML)."""
+        if not isinstance(session, ChatSession) or not session.exports:
+            return '<p class="qa-note">Ask a question first: there is nothing to export yet.</p>'
+        token = self.exports.put(session.exports)
+        return ('<p class="qa-export">Download the conversation: '
+                f'<a href="qa/export/{token}.md" download>Markdown (.md)</a> · '
+                f'<a href="qa/export/{token}.docx" download>Word (.docx)</a></p>')
 
     # -- filters -----------------------------------------------------------------------------
     def council_choices(self) -> list[tuple[str, str]]:
@@ -545,6 +574,9 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
                                          lines=1, max_lines=5, scale=5, elem_id="qa-question", autofocus=True)
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
                     new_topic = gr.Button("New topic", scale=1, min_width=80, elem_id="qa-new-topic")
+                with gr.Row():
+                    export = gr.Button("Export conversation", size="sm", scale=0, min_width=160, elem_id="qa-export")
+                    export_links = gr.HTML("", elem_id="qa-export-links")
                 gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[message], label="Example questions",
                             api_visibility="private")
                 with gr.Accordion("Feedback on the latest answer", open=False):
@@ -559,7 +591,8 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
                                           elem_id="qa-council")
                     report = gr.Dropdown(choices=h.report_choices(), value="", label="Report (and so year)",
                                          elem_id="qa-report")
-                sources = gr.HTML(render_sources(None), css_template=SOURCES_CSS, js_on_load=None,
+                # aria-live on the lasting container: screen readers announce each new answer's sources
+        sources = gr.HTML(render_sources(None), css_template=SOURCES_CSS, js_on_load=SOURCES_LIVE_JS,
                                   elem_id="qa-sources", padding=True)
 
         # a generator function when a model answers: Gradio then sends each yield as it comes
@@ -575,6 +608,9 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
         council.change(h.on_council_change, inputs=[council], outputs=[report], api_visibility="private",
                        queue=False)
         gr.api(h.ask_api, api_name="ask")
+        export.click(h.export, inputs=[session], outputs=[export_links], api_name="export",
+                     api_visibility="undocumented")
+    demo.qa_exports = h.exports  # read by `launch` for the export route
     # api_open=False: direct POSTs to /gradio_api/run/... would otherwise skip the bounded queue.
     demo.queue(max_size=app_settings.queue_max_size, default_concurrency_limit=app_settings.concurrency_limit,
                api_open=False)
@@ -632,4 +668,8 @@ def launch(demo: gr.Blocks, assistant, app_settings: AppSettings, **overrides: A
         if not app_settings.allowed_hosts:
             log.warning("only requests for %s are answered; add the name staff use to QA_APP_ALLOWED_HOSTS",
                         ", ".join(sorted(app_settings.hosts)))
-    return demo.launch(**{**launch_kwargs(assistant, app_settings), **overrides})
+    kwargs = launch_kwargs(assistant, app_settings)
+    # the page's own routes: passages in context and exports (behind the app's login, if any)
+    store = getattr(demo, "qa_exports", None) or ExportStore()
+    kwargs["app_kwargs"] = {**kwargs["app_kwargs"], "routes": app_routes(lambda: assistant.retriever, store)}
+    return demo.launch(**{**kwargs, **overrides})
