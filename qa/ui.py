@@ -83,12 +83,12 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
 
 SOURCES_CSS = """
 .qa-sources { font-size: 0.95rem; line-height: 1.45; }
-.qa-sources h3 { margin: 0 0 0.5rem 0; font-size: 1.05rem; }
+.qa-sources h2 { margin: 0 0 0.5rem 0; font-size: 1.05rem; }
 .qa-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.6rem 0.8rem;
              margin-bottom: 0.7rem; background: var(--background-fill-primary); }
 .qa-source header { font-weight: 600; }
-.qa-n { color: var(--color-accent); margin-right: 0.3rem; }
-.qa-meta, .qa-path, .qa-also { color: var(--body-text-color-subdued); font-size: 0.85rem; margin-top: 0.15rem; }
+.qa-n { color: var(--body-text-color); margin-right: 0.3rem; }
+.qa-meta, .qa-path, .qa-also { color: var(--body-text-color); font-size: 0.85rem; margin-top: 0.15rem; }
 .qa-passage { white-space: pre-wrap; margin: 0.5rem 0 0 0; padding: 0.4rem 0.6rem;
               border-left: 3px solid var(--border-color-accent); }
 .qa-passage mark { background: #fde68a; color: #111; padding: 0 1px; border-radius: 2px;
@@ -96,11 +96,13 @@ SOURCES_CSS = """
 .qa-context { font-size: 0.85rem; margin-top: 0.3rem; }
 .qa-sr { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
          clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
-.qa-note { color: var(--body-text-color-subdued); }
+.qa-note { color: var(--body-text-color); font-style: italic; }
 """
 
 
-SOURCES_LIVE_JS = ("element.setAttribute('aria-live', 'polite'); element.setAttribute('role', 'region');"
+#: Page-wide: Gradio's footer link is too faint for WCAG AA contrast.
+PAGE_CSS = "footer a, footer .show-api { color: var(--body-text-color) !important; }"
+SOURCES_LIVE_JS = ("element = element.closest('#qa-sources') || element; element.setAttribute('aria-live', 'polite'); element.setAttribute('role', 'region');"
                    "element.setAttribute('aria-label', 'Sources of the latest answer');")
 
 
@@ -196,10 +198,10 @@ def render_sources(answer: Answer | None, note: str = "") -> str:
         if (answer.mode or EXTRACTIVE) != EXTRACTIVE:  # a model's answer has no quotes to mark
             intro = ('<p class="qa-note">The answer is written in its own words from these passages; '
                      "nothing is highlighted.</p>")
-        return '<div class="qa-sources"><h3>Sources</h3>' + intro + "".join(cards) + "</div>"
+        return '<div class="qa-sources"><h2>Sources</h2>' + intro + "".join(cards) + "</div>"
     if answer.nearest:
         cards = [source_card(p, None, []) for p in answer.nearest]
-        return ('<div class="qa-sources"><h3>Nearest sections</h3><p class="qa-note">Not an answer: the closest '
+        return ('<div class="qa-sources"><h2>Nearest sections</h2><p class="qa-note">Not an answer: the closest '
                 "passages found, for you to check.</p>" + "".join(cards) + "</div>")
     return render_sources(None, "No report matched; there are no sources to show.")
 
@@ -559,7 +561,7 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
         how = ("Answers are written by a language model from the reports and checked against them; each fact "
                "ends with a marker such as [1]" if h.streaming else
                "Answers quote the reports word for word; each quote ends with a marker such as [1]")
-        gr.Markdown("## Ask the adult social care reports\n"
+        gr.Markdown("# Ask the adult social care reports\n"
                     f"{how} that points to its source on the right. If the reports do not say, the assistant "
                     "says so. A line under each answer says what answered.")
         session = gr.State(None)  # a ChatSession, created on the first message
@@ -645,9 +647,18 @@ def launch_kwargs(assistant, app_settings: AppSettings) -> dict[str, Any]:
         "footer_links": ["api"],
         "state_session_capacity": 2000,
         "strict_cors": True,
+        "theme": accessible_theme(),
+        "css": PAGE_CSS,
         # checked before Gradio sees a request: Host header, uploads, body size, failed logins
         "app_kwargs": {"middleware": [guard_middleware(app_settings)]},
     }
+
+
+def accessible_theme() -> gr.themes.Base:
+    """Gradio's default theme with primary buttons dark enough for white text (WCAG AA contrast)."""
+    return gr.themes.Default().set(button_primary_background_fill="*primary_700",
+                                   button_primary_background_fill_hover="*primary_800",
+                                   button_primary_text_color="white")
 
 
 def guard_middleware(app_settings: AppSettings) -> Any:
