@@ -229,3 +229,17 @@ def test_a_passage_opens_in_context_and_the_conversation_exports_from_the_page(p
         page.locator("#qa-export-links a", has_text="Word").click()
     doc = Document(io.BytesIO(Path(word.value.path()).read_bytes()))
     assert any(p.text.startswith("[1] CQC assessment of Birmingham City Council") for p in doc.paragraphs)
+
+
+def test_asking_and_opening_a_source_work_from_the_keyboard(page):
+    page.locator("#qa-question textarea").focus()
+    page.keyboard.type(COMPLAINTS)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#qa-chat').innerText.includes('663')", timeout=TIMEOUT_MS)
+    link = page.locator("#qa-sources a", has_text="Open in context").first
+    link.focus()
+    assert page.evaluate("document.activeElement.textContent").startswith("Open in context")
+    with page.context.expect_page() as opened:
+        page.keyboard.press("Enter")
+    opened.value.wait_for_load_state()
+    assert opened.value.locator("mark").count() >= 1
