@@ -44,6 +44,7 @@ import gradio as gr
 from qa.answer import Answer
 from qa.config import AppSettings
 from qa.config import PROJECT_ROOT
+from qa.context import ExportStore, ExportTurn, app_routes, passage_link
 from qa.conversation import Conversation
 from qa.errors import QAError, QueryError
 from qa.generate import fallback, stream
@@ -82,17 +83,27 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
 
 SOURCES_CSS = """
 .qa-sources { font-size: 0.95rem; line-height: 1.45; }
-.qa-sources h3 { margin: 0 0 0.5rem 0; font-size: 1.05rem; }
+.qa-sources h2 { margin: 0 0 0.5rem 0; font-size: 1.05rem; }
 .qa-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.6rem 0.8rem;
              margin-bottom: 0.7rem; background: var(--background-fill-primary); }
 .qa-source header { font-weight: 600; }
-.qa-n { color: var(--color-accent); margin-right: 0.3rem; }
-.qa-meta, .qa-path, .qa-also { color: var(--body-text-color-subdued); font-size: 0.85rem; margin-top: 0.15rem; }
+.qa-n { color: var(--body-text-color); margin-right: 0.3rem; }
+.qa-meta, .qa-path, .qa-also { color: var(--body-text-color); font-size: 0.85rem; margin-top: 0.15rem; }
 .qa-passage { white-space: pre-wrap; margin: 0.5rem 0 0 0; padding: 0.4rem 0.6rem;
               border-left: 3px solid var(--border-color-accent); }
-.qa-passage mark { background: #fde68a; color: #111; padding: 0 1px; border-radius: 2px; }
-.qa-note { color: var(--body-text-color-subdued); }
+.qa-passage mark { background: #fde68a; color: #111; padding: 0 1px; border-radius: 2px;
+                   text-decoration: underline; text-decoration-thickness: 2px; }
+.qa-context { font-size: 0.85rem; margin-top: 0.3rem; }
+.qa-sr { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
+         clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
+.qa-note { color: var(--body-text-color); font-style: italic; }
 """
+
+
+#: Page-wide: Gradio's footer link is too faint for WCAG AA contrast.
+PAGE_CSS = "footer a, footer .show-api { color: var(--body-text-color) !important; }"
+SOURCES_LIVE_JS = ("element = element.closest('#qa-sources') || element; element.setAttribute('aria-live', 'polite'); element.setAttribute('role', 'region');"
+                   "element.setAttribute('aria-label', 'Sources of the latest answer');")
 
 
 # -- rendering (pure functions: everything user- or report-supplied is escaped) ------------------
@@ -170,7 +181,10 @@ def source_card(p: Passage, n: int | None, spans: list[tuple[int, int]]) -> str:
             f"<header>{marker}{e(p.title)}</header>"
             f'<div class="qa-meta">{meta}</div>'
             f'<div class="qa-path">{e(section_label(p))} ({e(p.location)})</div>'
-            f'<blockquote class="qa-passage">{highlight(p.text, spans)}</blockquote>{also}</article>')
+            f'<blockquote class="qa-passage">{highlight(p.text, spans)}</blockquote>{also}'
+            f'<div class="qa-context"><a href="{e(passage_link(p.chunk_id, [p.text[s:t] for s, t in spans]))}" '
+            f'target="_blank" rel="noopener">Open in context<span class="qa-sr"> (the whole section, '
+            f'new tab)</span></a></div></article>')
 
 
 def render_sources(answer: Answer | None, note: str = "") -> str:
@@ -184,10 +198,10 @@ def render_sources(answer: Answer | None, note: str = "") -> str:
         if (answer.mode or EXTRACTIVE) != EXTRACTIVE:  # a model's answer has no quotes to mark
             intro = ('<p class="qa-note">The answer is written in its own words from these passages; '
                      "nothing is highlighted.</p>")
-        return '<div class="qa-sources"><h3>Sources</h3>' + intro + "".join(cards) + "</div>"
+        return '<div class="qa-sources"><h2>Sources</h2>' + intro + "".join(cards) + "</div>"
     if answer.nearest:
         cards = [source_card(p, None, []) for p in answer.nearest]
-        return ('<div class="qa-sources"><h3>Nearest sections</h3><p class="qa-note">Not an answer: the closest '
+        return ('<div class="qa-sources"><h2>Nearest sections</h2><p class="qa-note">Not an answer: the closest '
                 "passages found, for you to check.</p>" + "".join(cards) + "</div>")
     return render_sources(None, "No report matched; there are no sources to show.")
 
@@ -265,14 +279,18 @@ class ChatSession:
     messages: list[dict[str, str]] = field(default_factory=list)
     records: list[dict[str, Any] | None] = field(default_factory=list)  # parallel to messages
     conversation: Conversation | None = None  # the turns follow-ups are read against, made on first use
+    exports: list[ExportTurn] = field(default_factory=list)  # one per turn, for "Export"
 
-    def add_turn(self, question: str, reply: str, record: dict[str, Any] | None) -> None:
+    def add_turn(self, question: str, reply: str, record: dict[str, Any] | None,
+                 export: ExportTurn | None = None) -> None:
         self.messages += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
         self.records += [None, record]
+        self.exports.append(export or ExportTurn(question, None, "No answer."))
         excess = len(self.messages) - 2 * MAX_TURNS
         if excess > 0:  # drop whole turns from the front so messages and records stay aligned
             del self.messages[:excess]
             del self.records[:excess]
+            del self.exports[: excess // 2]
 
     def latest_record(self) -> dict[str, Any] | None:
         return next((r for r in reversed(self.records) if r is not None), None)
@@ -302,6 +320,7 @@ class ChatHandlers:
         documents = assistant.retriever.documents
         self.councils: list[str] = list(assistant.retriever.councils)
         self.reports: dict[str, Any] = dict(sorted(documents.items(), key=lambda kv: (kv[1].council, kv[1].date)))
+        self.exports = ExportStore()  # conversations saved for the page's own export route
 
     # -- answering ---------------------------------------------------------------------------
     def check_question(self, question: object) -> str:
@@ -429,7 +448,9 @@ class ChatHandlers:
             else:
                 reply, sources = chat_reply(outcome.answer), render_sources(outcome.answer)
                 record = self._record(outcome.answer, council, report)
-            session.add_turn(self._shown(message), reply, record)
+            asked = preview(message if isinstance(message, str) else "")
+            session.add_turn(self._shown(message), reply, record,
+                             ExportTurn(asked, outcome.answer, outcome.error))
         except Exception:  # rendering failed: still reply, never show a traceback
             log.exception("rendering a reply failed")
             session.add_turn("…", escape_markdown(GENERIC_ERROR), None)
@@ -456,6 +477,16 @@ class ChatHandlers:
             return outcome.error, {"answer": None, "abstained": None, "error": outcome.error, "citations": [],
                                    "nearest": [], "mode": None, "note": ""}
         return outcome.answer.text, {**outcome.answer.to_json(), "error": None}
+
+    # -- export ------------------------------------------------------------------------------
+    def export(self, session: ChatSession | None) -> str:
+        """"Export" button: save the conversation for download; returns the links (HTML)."""
+        if not isinstance(session, ChatSession) or not session.exports:
+            return '<p class="qa-note">Ask a question first: there is nothing to export yet.</p>'
+        token = self.exports.put(session.exports)
+        return ('<p class="qa-export">Download the conversation: '
+                f'<a href="qa/export/{token}.md" download>Markdown (.md)</a> · '
+                f'<a href="qa/export/{token}.docx" download>Word (.docx)</a></p>')
 
     # -- filters -----------------------------------------------------------------------------
     def council_choices(self) -> list[tuple[str, str]]:
@@ -530,7 +561,7 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
         how = ("Answers are written by a language model from the reports and checked against them; each fact "
                "ends with a marker such as [1]" if h.streaming else
                "Answers quote the reports word for word; each quote ends with a marker such as [1]")
-        gr.Markdown("## Ask the adult social care reports\n"
+        gr.Markdown("# Ask the adult social care reports\n"
                     f"{how} that points to its source on the right. If the reports do not say, the assistant "
                     "says so. A line under each answer says what answered.")
         session = gr.State(None)  # a ChatSession, created on the first message
@@ -545,6 +576,9 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
                                          lines=1, max_lines=5, scale=5, elem_id="qa-question", autofocus=True)
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
                     new_topic = gr.Button("New topic", scale=1, min_width=80, elem_id="qa-new-topic")
+                with gr.Row():
+                    export = gr.Button("Export conversation", size="sm", scale=0, min_width=160, elem_id="qa-export")
+                    export_links = gr.HTML("", elem_id="qa-export-links")
                 gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[message], label="Example questions",
                             api_visibility="private")
                 with gr.Accordion("Feedback on the latest answer", open=False):
@@ -559,7 +593,8 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
                                           elem_id="qa-council")
                     report = gr.Dropdown(choices=h.report_choices(), value="", label="Report (and so year)",
                                          elem_id="qa-report")
-                sources = gr.HTML(render_sources(None), css_template=SOURCES_CSS, js_on_load=None,
+                # aria-live on the lasting container: screen readers announce each new answer's sources
+        sources = gr.HTML(render_sources(None), css_template=SOURCES_CSS, js_on_load=SOURCES_LIVE_JS,
                                   elem_id="qa-sources", padding=True)
 
         # a generator function when a model answers: Gradio then sends each yield as it comes
@@ -575,6 +610,9 @@ def build_app(assistant, app_settings: AppSettings | None = None) -> gr.Blocks:
         council.change(h.on_council_change, inputs=[council], outputs=[report], api_visibility="private",
                        queue=False)
         gr.api(h.ask_api, api_name="ask")
+        export.click(h.export, inputs=[session], outputs=[export_links], api_name="export",
+                     api_visibility="undocumented")
+    demo.qa_exports = h.exports  # read by `launch` for the export route
     # api_open=False: direct POSTs to /gradio_api/run/... would otherwise skip the bounded queue.
     demo.queue(max_size=app_settings.queue_max_size, default_concurrency_limit=app_settings.concurrency_limit,
                api_open=False)
@@ -609,9 +647,18 @@ def launch_kwargs(assistant, app_settings: AppSettings) -> dict[str, Any]:
         "footer_links": ["api"],
         "state_session_capacity": 2000,
         "strict_cors": True,
+        "theme": accessible_theme(),
+        "css": PAGE_CSS,
         # checked before Gradio sees a request: Host header, uploads, body size, failed logins
         "app_kwargs": {"middleware": [guard_middleware(app_settings)]},
     }
+
+
+def accessible_theme() -> gr.themes.Base:
+    """Gradio's default theme with primary buttons dark enough for white text (WCAG AA contrast)."""
+    return gr.themes.Default().set(button_primary_background_fill="*primary_700",
+                                   button_primary_background_fill_hover="*primary_800",
+                                   button_primary_text_color="white")
 
 
 def guard_middleware(app_settings: AppSettings) -> Any:
@@ -632,4 +679,8 @@ def launch(demo: gr.Blocks, assistant, app_settings: AppSettings, **overrides: A
         if not app_settings.allowed_hosts:
             log.warning("only requests for %s are answered; add the name staff use to QA_APP_ALLOWED_HOSTS",
                         ", ".join(sorted(app_settings.hosts)))
-    return demo.launch(**{**launch_kwargs(assistant, app_settings), **overrides})
+    kwargs = launch_kwargs(assistant, app_settings)
+    # the page's own routes: passages in context and exports (behind the app's login, if any)
+    store = getattr(demo, "qa_exports", None) or ExportStore()
+    kwargs["app_kwargs"] = {**kwargs["app_kwargs"], "routes": app_routes(lambda: assistant.retriever, store)}
+    return demo.launch(**{**kwargs, **overrides})

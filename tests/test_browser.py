@@ -150,3 +150,96 @@ def test_a_follow_up_shows_what_was_searched_and_new_topic_clears_the_chat(page,
     page.wait_for_function("!document.querySelector('#qa-chat').innerText.includes('Searching for:')",
                            timeout=TIMEOUT_MS)
     assert "New topic" in page.locator("#qa-sources").inner_text()
+
+
+AXE_VERSION = "4.14.1"
+
+
+@pytest.fixture(scope="module")
+def axe_script(tmp_path_factory) -> Path:
+    """axe-core's axe.min.js: from QA_AXE_DIR (an `npm install --prefix` folder, as .ci/run makes), or
+    installed with npm into a temporary folder; the test is skipped when neither is possible."""
+    import shutil
+    import subprocess
+
+    folder = os.environ.get("QA_AXE_DIR")
+    if folder and (Path(folder) / "node_modules/axe-core/axe.min.js").is_file():
+        return Path(folder) / "node_modules/axe-core/axe.min.js"
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("axe-core is not available: npm is not installed and QA_AXE_DIR is unset")
+    prefix = tmp_path_factory.mktemp("axe")
+    done = subprocess.run([npm, "install", "--prefix", str(prefix), f"axe-core@{AXE_VERSION}", "--no-audit",
+                           "--no-fund"], capture_output=True, text=True, timeout=300)
+    script = prefix / "node_modules/axe-core/axe.min.js"
+    if done.returncode != 0 or not script.is_file():
+        pytest.skip(f"npm could not install axe-core@{AXE_VERSION}: {done.stderr[-300:]}")
+    return script
+
+
+def test_axe_finds_no_serious_or_critical_violations_with_an_answer_shown(page, axe_script):
+    _ask(page, COMPLAINTS)
+    page.wait_for_function("document.querySelector('#qa-chat').innerText.includes('663')", timeout=TIMEOUT_MS)
+    page.locator("#qa-sources mark").first.wait_for(state="visible")
+    page.add_script_tag(path=str(axe_script))
+    violations = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
+                                       targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+    }""")
+    counts = {impact: sum(v["nodes"] for v in violations if v["impact"] == impact)
+              for impact in ("critical", "serious", "moderate", "minor")}
+    print(f"axe-core {AXE_VERSION} violations (elements) per impact: {counts}; rules: "
+          + ", ".join(f"{v['id']}({v['impact']}, {v['nodes']})" for v in violations))
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not bad, bad
+
+
+def test_sources_announce_updates_and_quotes_have_a_non_colour_cue(page):
+    _ask(page, COMPLAINTS)
+    page.locator("#qa-sources mark").first.wait_for(state="visible")
+    assert page.locator("#qa-sources[aria-live='polite']").count() == 1
+    decoration = page.locator("#qa-sources mark").first.evaluate("m => getComputedStyle(m).textDecorationLine")
+    assert "underline" in decoration
+
+
+def test_a_passage_opens_in_context_and_the_conversation_exports_from_the_page(page, tmp_path):
+    import io
+
+    from docx import Document
+
+    _ask(page, COMPLAINTS)
+    page.locator("#qa-sources mark").first.wait_for(state="visible")
+    with page.context.expect_page() as opened:
+        page.locator("#qa-sources a", has_text="Open in context").first.click()
+    context_page = opened.value
+    context_page.wait_for_load_state()
+    marks = context_page.locator("mark").all_inner_texts()
+    assert any("663 complaints" in m for m in marks), marks
+    assert "Section at lines" in context_page.locator("main").inner_text()
+    context_page.close()
+
+    page.locator("#qa-export").click()
+    page.locator("#qa-export-links a", has_text="Markdown").wait_for()
+    with page.expect_download() as md:
+        page.locator("#qa-export-links a", has_text="Markdown").click()
+    md_text = Path(md.value.path()).read_text(encoding="utf-8")
+    assert "663 complaints" in md_text and "CQC assessment of Birmingham City Council" in md_text
+    with page.expect_download() as word:
+        page.locator("#qa-export-links a", has_text="Word").click()
+    doc = Document(io.BytesIO(Path(word.value.path()).read_bytes()))
+    assert any(p.text.startswith("[1] CQC assessment of Birmingham City Council") for p in doc.paragraphs)
+
+
+def test_asking_and_opening_a_source_work_from_the_keyboard(page):
+    page.locator("#qa-question textarea").focus()
+    page.keyboard.type(COMPLAINTS)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#qa-chat').innerText.includes('663')", timeout=TIMEOUT_MS)
+    link = page.locator("#qa-sources a", has_text="Open in context").first
+    link.focus()
+    assert page.evaluate("document.activeElement.textContent").startswith("Open in context")
+    with page.context.expect_page() as opened:
+        page.keyboard.press("Enter")
+    opened.value.wait_for_load_state()
+    assert opened.value.locator("mark").count() >= 1
