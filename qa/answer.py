@@ -81,7 +81,8 @@ class Answer:
 
     def to_json(self) -> dict:
         return {
-            "question": self.question, "query": self.query or self.question, "answer": self.text, "abstained": self.abstained, "mode": self.mode,
+            "question": self.question, "query": self.query or self.question, "answer": self.text,
+            "abstained": self.abstained, "mode": self.mode,
             "confidence": round(self.confidence, 4), "note": self.note,
             "citations": [{"n": i + 1, **p.to_json(),
                            "quotes": [{"text": q.text, "start": q.start, "end": q.end} for q in self.quotes
@@ -190,8 +191,7 @@ class Assistant:
             return self._compare(question, sides)
         found, answer, features = self.candidate(question, council=council, doc_id=doc_id, year=year)
         if features is None:  # decided by the rules: no report matches, an unknown council, no consistent sentence
-            model_may_ask = not answer.note.startswith(("No report", "These reports cover"))
-            return answer, found.passages if model_may_ask else []
+            return answer, found.passages
         answers, p = self._answers(features)
         if not answers:
             why = self._why_not(found.query, features, answer.citations)
@@ -206,7 +206,8 @@ class Assistant:
         threshold = self.answerability.threshold if self.settings.abstain_below is None else self.settings.abstain_below
         return p >= threshold, p
 
-    def _comparison_sides(self, question: str, council: str | None, year: int | None) -> list[tuple[str | None, int | None]]:
+    def _comparison_sides(self, question: str, council: str | None,
+                          year: int | None) -> list[tuple[str | None, int | None]]:
         """The (council, year) sides of a question that compares reports, oldest first; [] if it does not.
 
         A question compares when it names two of the corpus's councils ("Birmingham and Westminster"),
@@ -281,9 +282,9 @@ class Assistant:
             return found, Answer(question, NOT_FOUND, True, note="No report matches the filters."), None
         unknown = self._unknown_council(query)
         if unknown:
-            return found, self._abstain(question, found.passages, 0.0,
-                                        f"These reports cover {', '.join(self.retriever.councils)}; "
-                                        f"none is about {unknown}."), None
+            why = f"These reports cover {', '.join(self.retriever.councils)}; none is about {unknown}."
+            # no passages go on to a language model: no report is about that council
+            return replace(found, passages=[]), self._abstain(question, found.passages, 0.0, why), None
         features = self._features(query, found)
         scored = self._score_sentences(features)
         named, years = self._named_councils(query), _years(query)
