@@ -236,6 +236,11 @@ def test_asking_and_opening_a_source_work_from_the_keyboard(page):
     page.keyboard.type(COMPLAINTS)
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelector('#qa-chat').innerText.includes('663')", timeout=TIMEOUT_MS)
+    # the answer clears the question box, and Gradio then hands focus back to it (autofocus), ready for a
+    # follow-up; moving to the sources before that happens would race it
+    page.wait_for_function("document.querySelector('#qa-question textarea').value === '' && "
+                           "document.activeElement === document.querySelector('#qa-question textarea')",
+                           timeout=TIMEOUT_MS)
     link = page.locator("#qa-sources a", has_text="Open in context").first
     link.focus()
     assert page.evaluate("document.activeElement.textContent").startswith("Open in context")
