@@ -4,7 +4,9 @@ Adding or removing one report changes few of the texts to embed; with the cache,
 embeds only those and reads the rest back, so it gives the same index as a build from scratch
 in a fraction of the time. The cache lives beside the index folder (`.index-embeddings/`), one
 folder per model, in shards written atomically (temporary file, then rename), so two builds never
-corrupt it and a damaged shard is skipped (its texts are embedded again).
+corrupt it and a damaged shard is skipped (its texts are embedded again). The model's ONNX export
+is kept there too (`onnx-<weights hash>/`, checked against its checksums before use), so a build
+into a new index folder needs no torch.
 
     cache = EmbeddingCache.for_settings(settings, encoder)
     vectors, stats = cache.encode(encoder, texts)       # stats.embedded, stats.cached

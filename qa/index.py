@@ -45,7 +45,7 @@ from qa.checksums import sha256_file
 from qa.chunks import Chunk, Chunker, mark_duplicates
 from qa.config import DEFAULT_MODEL, Settings
 from qa.corpus import corpus_hashes, load_corpus
-from qa.embedding_cache import EmbeddingCache
+from qa.embedding_cache import CACHE_DIR_NAME, EmbeddingCache
 from qa.embeddings import Encoder
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from qa.lexical import LexicalIndex
@@ -131,7 +131,8 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
         identity = ModelIdentity.of_default_model()
         staging = tempfile.TemporaryDirectory(prefix="qa-onnx-")
         folder = Path(staging.name)
-        how = prepare_export(settings.index_dir, folder, identity, encoder)
+        exports = Path(settings.index_dir).parent / CACHE_DIR_NAME / f"onnx-{identity.weights_sha256[:16]}"
+        how = prepare_export(settings.index_dir, folder, identity, encoder, cache_dir=exports)
         log.info("ONNX encoder %s", how)
         if settings.embed_int8:
             quantize_int8(folder / ONNX_FILE, folder / ONNX_INT8_FILE)

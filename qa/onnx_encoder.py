@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -278,24 +279,58 @@ def query_encoder_manifest(identity: ModelIdentity) -> dict:
             "exported_from_sha256": identity.weights_sha256, "pooling": "mean, L2-normalised"}
 
 
-def prepare_export(previous_index: Path, staging: Path, identity: ModelIdentity, encoder=None) -> str:
-    """Put `encoder.onnx` and `tokenizer.json` in `staging`: copied from the previous index when it
-    holds a verified export of the same weights (so a rebuild needs no torch), else exported anew.
+def prepare_export(previous_index: Path, staging: Path, identity: ModelIdentity, encoder=None,
+                   cache_dir: Path | None = None) -> str:
+    """Put `encoder.onnx` and `tokenizer.json` in `staging`: copied from the previous index, or else
+    from `cache_dir`, when either holds a verified export of the same weights (so a rebuild needs no
+    torch), else exported anew (and then kept in `cache_dir` for the next build).
 
-    Returns "reused" or "exported".
+    Returns "reused", "cached" or "exported".
     """
     wanted = query_encoder_manifest(identity)
-    try:
-        manifest = json.loads((Path(previous_index) / "manifest.json").read_text(encoding="utf-8"))
-        if manifest.get("query_encoder") == wanted:
-            names = (ONNX_FILE, TOKENIZER_FILE)
-            if all(sha256_file(Path(previous_index) / n) == manifest["files"][n] for n in names):
-                for n in names:
-                    shutil.copyfile(Path(previous_index) / n, Path(staging) / n)
-                return "reused"
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no usable previous export: make one
+    names = (ONNX_FILE, TOKENIZER_FILE)
+    for how, folder in (("reused", previous_index), ("cached", cache_dir)):
+        if folder is not None and _copy_verified_export(Path(folder), Path(staging), wanted, names):
+            return how
     from qa.embeddings import Encoder
 
     export_default_model(staging, encoder if isinstance(encoder, Encoder) else None)
+    if cache_dir is not None:
+        _keep_export(Path(staging), Path(cache_dir), wanted, names)
     return "exported"
+
+
+def _copy_verified_export(folder: Path, staging: Path, wanted: dict, names: tuple[str, ...]) -> bool:
+    """Copy `names` from `folder` into `staging` if its manifest says they are the export `wanted`
+    and each file still matches its recorded checksum."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("query_encoder") != wanted:
+            return False
+        if not all(sha256_file(folder / n) == manifest["files"][n] for n in names):
+            log.warning("the ONNX export in %s does not match its checksums: exporting again", folder)
+            return False
+        for n in names:
+            shutil.copyfile(folder / n, staging / n)
+        return True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # no usable export there
+
+
+def _keep_export(staging: Path, cache_dir: Path, wanted: dict, names: tuple[str, ...]) -> None:
+    """Keep a fresh export in `cache_dir` (written beside it, then renamed in whole); a failure
+    only costs the next build an export."""
+    tmp: Path | None = None
+    try:
+        cache_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.", dir=cache_dir.parent))
+        for n in names:
+            shutil.copyfile(staging / n, tmp / n)
+        manifest = {"query_encoder": wanted, "files": {n: sha256_file(tmp / n) for n in names}}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        os.replace(tmp, cache_dir)
+    except OSError as exc:
+        log.warning("could not keep the ONNX export in %s (%s)", cache_dir, exc)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -99,3 +99,39 @@ def test_a_rebuild_reuses_the_verified_export_without_torch(retriever, tmp_path)
     assert rebuilt["files"][ONNX_FILE] == retriever.index.manifest["files"][ONNX_FILE]
     vectors = np.load(folder / "sentences.npz")["vectors"]
     assert np.allclose(vectors, retriever.index.sentences.vectors, atol=1e-5)
+
+
+def test_a_build_into_a_new_folder_takes_the_kept_export_without_torch(retriever, tmp_path):
+    from qa.embedding_cache import CACHE_DIR_NAME
+
+    # the session's build kept its export beside the embedding cache; a new index folder next to
+    # that cache (a first build after `rm -r index`, say) needs neither torch nor a new export
+    shutil.copytree(retriever.settings.index_dir.parent / CACHE_DIR_NAME, tmp_path / CACHE_DIR_NAME)
+    kept = [p.name for p in (tmp_path / CACHE_DIR_NAME).glob("onnx-*")]
+    assert len(kept) == 1
+    folder = tmp_path / "index"
+    env = dict(os.environ, QA_INDEX_DIR=str(folder), HF_HUB_OFFLINE="1")
+    code = ("import sys\nfrom qa.cli import main\nstatus = main(['build'])\n"
+            "print('LOADED', [m for m in ('torch', 'sentence_transformers') if m in sys.modules], status)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "LOADED [] 0"
+    rebuilt = json.loads((folder / "manifest.json").read_text())
+    assert rebuilt["files"][ONNX_FILE] == retriever.index.manifest["files"][ONNX_FILE]
+
+
+def test_a_damaged_kept_export_is_not_used(retriever, tmp_path):
+    from qa.embedding_cache import CACHE_DIR_NAME
+    from qa.onnx_encoder import ModelIdentity, _copy_verified_export, query_encoder_manifest
+
+    cache = tmp_path / CACHE_DIR_NAME
+    shutil.copytree(retriever.settings.index_dir.parent / CACHE_DIR_NAME, cache)
+    (kept,) = cache.glob("onnx-*")
+    data = bytearray((kept / ONNX_FILE).read_bytes())
+    data[len(data) // 3] ^= 0x21
+    (kept / ONNX_FILE).write_bytes(bytes(data))
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    wanted = query_encoder_manifest(ModelIdentity.of_default_model())
+    assert not _copy_verified_export(kept, staging, wanted, (ONNX_FILE, TOKENIZER_FILE))
+    assert not (staging / ONNX_FILE).exists()
