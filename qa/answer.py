@@ -420,17 +420,24 @@ class Assistant:
         s = self.settings
         chosen: list[tuple[int, int, int]] = []  # (passage position, first sentence row, last sentence row)
         seen_text: set[str] = set()
+        leaning: list[tuple[int, int]] = []  # further sentences that lean on the one before them
         for score, pos, row in scored:
             if len(chosen) == s.max_sentences or score < best * s.keep_ratio:
                 break
             first = self._self_standing_start(chunk_ids[pos], row, lead=not chosen)
-            if first is None:  # a further sentence that leans on one it cannot bring: left out
+            if first is None:  # quoted only as the continuation of the sentence it leans on
+                leaning.append((pos, row))
                 continue
             key = re.sub(r"\W+", " ", self._sentence_text(chunk_ids[pos], row).lower()).strip()
             if key in seen_text or any(p == pos and a <= row <= b for p, a, b in chosen):
                 continue
             seen_text.add(key)
             chosen.append((pos, first, row))
+        for pos, row in sorted(leaning, key=lambda item: item[1]):
+            # "Its actual spend was ..." right after the quoted sentence it leans on: one longer quote
+            at = next((i for i, (p, _, last) in enumerate(chosen) if p == pos and last == row - 1), None)
+            if at is not None and self._continues(chunk_ids[pos], row):
+                chosen[at] = (pos, chosen[at][1], row)
         # number passages by first use; keep each report's sentences together, in answer order
         order: list[int] = []
         for pos, _, _ in chosen:
@@ -459,20 +466,25 @@ class Assistant:
 
         A sentence opening with "These", "It", "However" ... leans on the one before it. The answer's
         lead sentence brings the sentences it leans on (up to two, from the same paragraph of its
-        passage); a further sentence that leans on another is left out rather than quoted alone.
+        passage); a further sentence that leans on another is quoted only as the continuation of
+        that one, never alone.
         """
         first = row
         for _ in range(_MAX_LEAN_BACK + 1):
             if not _LEANS_ON_BEFORE.match(self._sentence_text(chunk_index, first)):
                 return first
-            if not lead or first == 0 or self._sentences.chunk[first - 1] != chunk_index:
-                return None
-            between = self.retriever.index.chunks[chunk_index].text[self._sentences.end[first - 1]:
-                                                                    self._sentences.start[first]]
-            if "\n\n" in between:  # another paragraph
+            if not lead or not self._continues(chunk_index, first):
                 return None
             first -= 1
         return None
+
+    def _continues(self, chunk_index: int, row: int) -> bool:
+        """Whether sentence `row` follows sentence `row - 1` in the same paragraph of the chunk."""
+        if row == 0 or self._sentences.chunk[row - 1] != chunk_index:
+            return False
+        between = self.retriever.index.chunks[chunk_index].text[self._sentences.end[row - 1]:
+                                                                self._sentences.start[row]]
+        return "\n\n" not in between
 
     def _sentence_text(self, chunk_index: int, row: int) -> str:
         return self.retriever.index.chunks[chunk_index].text[self._sentences.start[row] : self._sentences.end[row]]

@@ -120,6 +120,14 @@ def test_the_complaints_answer_does_not_append_a_sentence_about_something_else(a
     assert not any(q.text.startswith("These were in relation") for q in a.quotes)
 
 
+
+def test_a_sentence_that_leans_on_the_quoted_one_before_it_continues_that_quote(assistant):
+    """ "Its actual spend was ..." follows the quoted estimate in one span, and so keeps the figure asked for."""
+    a = assistant.ask("What was Birmingham's actual spend on adult social care in 2021/22?")
+    check_quotes(a)
+    (span,) = [q.text for q in a.quotes if "£331,951,000" in q.text]
+    assert span.startswith("The local authority estimated") and "Its actual spend was £331,951,000" in span
+
 # -- comparisons ---------------------------------------------------------------------------------
 def test_a_comparison_of_councils_quotes_each_side_oldest_report_first(assistant):
     a = assistant.ask("Compare Birmingham and Westminster on the Principal Social Worker's role.")
