@@ -13,7 +13,6 @@ import html
 import http.client
 import json
 import logging
-import socket
 import threading
 import time
 from pathlib import Path
@@ -21,25 +20,12 @@ from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
+from served_app import free_port, serve
 
 pytestmark = pytest.mark.slow
 
 COMPLAINTS = "How many complaints about adult social care did Birmingham receive?"
 CQC_BIRMINGHAM = "CQC assessment of Birmingham City Council"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(assistant, settings):
-    from qa.ui import build_app, launch
-
-    demo = build_app(assistant, settings)
-    _, url, _ = launch(demo, assistant, settings, prevent_thread_lock=True, quiet=True)
-    return demo, url.rstrip("/")
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +34,8 @@ def served(assistant, tmp_path_factory):
 
     # The feedback folder does not exist yet: the app must create it.
     log_path = tmp_path_factory.mktemp("app") / "feedback" / "feedback.jsonl"
-    settings = AppSettings(port=_free_port(), feedback_log=log_path)
-    demo, url = _serve(assistant, settings)
+    settings = AppSettings(port=free_port(), feedback_log=log_path)
+    demo, url = serve(assistant, settings)
     yield SimpleNamespace(url=url, settings=settings, log=log_path, port=settings.port)
     demo.close()
 
@@ -556,7 +542,7 @@ def test_file_routes_would_detect_a_served_file(tmp_path):
     shared.write_text("this file is meant to be served " * 4, encoding="utf-8")
     with gr.Blocks(analytics_enabled=False) as demo:
         gr.Markdown("control")
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 allowed_paths=[str(folder)], ssr_mode=False)
     try:
@@ -616,9 +602,9 @@ def test_monitoring_is_off_and_uploads_are_refused(served):
 def test_login_is_required_when_configured(assistant, tmp_path):
     from qa.app_settings import AppSettings
 
-    settings = AppSettings(port=_free_port(), user="staff", password="correct horse",
+    settings = AppSettings(port=free_port(), user="staff", password="correct horse",
                            feedback_log=tmp_path / "fb.jsonl")
-    demo, url = _serve(assistant, settings)
+    demo, url = serve(assistant, settings)
     try:
         status, body = _get(settings.port, "/config")
         assert status == 401 and b"Birmingham" not in body

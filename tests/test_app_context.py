@@ -6,36 +6,22 @@ import html
 import io
 import json
 import re
-import socket
 
 import httpx
 import pytest
+from served_app import free_port, serve
 
 pytestmark = pytest.mark.slow
 
 COMPLAINTS = "How many complaints about adult social care did Birmingham receive?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(assistant, settings):
-    from qa.ui import build_app, launch
-
-    demo = build_app(assistant, settings)
-    _, url, _ = launch(demo, assistant, settings, prevent_thread_lock=True, quiet=True)
-    return demo, url.rstrip("/")
-
-
 @pytest.fixture(scope="module")
 def served(assistant, tmp_path_factory):
     from qa.app_settings import AppSettings
 
-    settings = AppSettings(port=_free_port(), feedback_log=tmp_path_factory.mktemp("ctx") / "fb.jsonl")
-    demo, url = _serve(assistant, settings)
+    settings = AppSettings(port=free_port(), feedback_log=tmp_path_factory.mktemp("ctx") / "fb.jsonl")
+    demo, url = serve(assistant, settings)
     yield demo, url
     demo.close()
 
@@ -119,9 +105,9 @@ def test_export_before_any_question_says_so(served):
 def test_routes_need_the_login_when_login_is_on(assistant, tmp_path):
     from qa.app_settings import AppSettings
 
-    settings = AppSettings(port=_free_port(), user="staff", password="correct horse",
+    settings = AppSettings(port=free_port(), user="staff", password="correct horse",
                            feedback_log=tmp_path / "fb.jsonl")
-    demo, url = _serve(assistant, settings)
+    demo, url = serve(assistant, settings)
     try:
         chunk = assistant.retriever.index.chunks[0].chunk_id
         assert httpx.get(f"{url}/qa/passage/{chunk}", timeout=30).status_code == 401

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from served_app import free_port
 from test_generate import serving
 
 pytestmark = pytest.mark.slow
@@ -23,12 +23,6 @@ CQC_BIRMINGHAM = "CQC assessment of Birmingham City Council"
 MODEL_REPLY = ("In the 12 months to May 2023, Birmingham City Council received 663 complaints about adult "
                "social care [1].")
 MODEL = "fake-model"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +48,7 @@ def served(assistant, fake, tmp_path_factory):
 
     llm_assistant = Assistant(assistant.retriever, llm=LLMSettings(base_url=fake.url, model=MODEL, timeout=10))
     log_path = tmp_path_factory.mktemp("app-llm") / "feedback.jsonl"
-    settings = AppSettings(port=_free_port(), feedback_log=log_path)
+    settings = AppSettings(port=free_port(), feedback_log=log_path)
     demo = build_app(llm_assistant, settings)
     _, url, _ = launch(demo, llm_assistant, settings, prevent_thread_lock=True, quiet=True)
     yield SimpleNamespace(url=url.rstrip("/"), assistant=llm_assistant, log=log_path, demo=demo)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from served_app import free_port, serve
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "reports"
 pytestmark = [pytest.mark.slow,
@@ -28,7 +28,6 @@ def app_without_003(retriever, encoder, tmp_path_factory):
     from qa.app_settings import AppSettings
     from qa.library import Library
     from qa.live import LiveAssistant
-    from qa.ui import build_app, launch
 
     base = retriever.settings
     corpus = tmp_path_factory.mktemp("reload") / "corpus"
@@ -38,13 +37,9 @@ def app_without_003(retriever, encoder, tmp_path_factory):
     (corpus / "catalogue.json").write_text(json.dumps(catalogue, indent=2))
     settings = base.with_(corpus_dir=corpus, index_dir=base.index_dir.parent / "index-reload")
     live = LiveAssistant(Assistant(Retriever.build(settings, encoder=encoder)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app_settings = AppSettings(port=port, feedback_log=corpus.parent / "fb" / "log.jsonl")
-    demo = build_app(live, app_settings)
-    _, url, _ = launch(demo, live, app_settings, prevent_thread_lock=True, quiet=True)
-    yield live, Library(settings, encoder=encoder), url.rstrip("/")
+    app_settings = AppSettings(port=free_port(), feedback_log=corpus.parent / "fb" / "log.jsonl")
+    demo, url = serve(live, app_settings)
+    yield live, Library(settings, encoder=encoder), url
     demo.close()
 
 

@@ -15,32 +15,19 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from served_app import free_port, serve
 
 pytestmark = pytest.mark.slow
 
 COMPLAINTS = "How many complaints about adult social care did Birmingham receive?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(assistant, settings):
-    from qa.ui import build_app, launch
-
-    demo = build_app(assistant, settings)
-    _, url, _ = launch(demo, assistant, settings, prevent_thread_lock=True, quiet=True)
-    return demo, url.rstrip("/")
-
-
 @pytest.fixture(scope="module")
 def served(assistant, tmp_path_factory):
     from qa.app_settings import AppSettings
 
-    settings = AppSettings(port=_free_port(), feedback_log=tmp_path_factory.mktemp("sec") / "fb.jsonl")
-    demo, url = _serve(assistant, settings)
+    settings = AppSettings(port=free_port(), feedback_log=tmp_path_factory.mktemp("sec") / "fb.jsonl")
+    demo, url = serve(assistant, settings)
     yield SimpleNamespace(url=url, port=settings.port, demo=demo)
     demo.close()
 
@@ -91,9 +78,9 @@ def test_allowed_hosts_come_from_the_settings(assistant, tmp_path):
     from qa.app_settings import AppSettings
 
     settings = AppSettings.from_env({"QA_APP_ALLOWED_HOSTS": "qa.council.example, localhost"},
-                                    port=_free_port(), feedback_log=tmp_path / "fb.jsonl")
+                                    port=free_port(), feedback_log=tmp_path / "fb.jsonl")
     assert settings.hosts == {"qa.council.example", "localhost", "127.0.0.1", "::1"}
-    demo, url = _serve(assistant, settings)
+    demo, url = serve(assistant, settings)
     try:
         assert _request(settings.port, "GET", "/config", headers={"Host": "qa.council.example"})[0] == 200
         assert _request(settings.port, "GET", "/config", headers={"Host": "intranet.example"})[0] in (400, 421)
@@ -184,9 +171,9 @@ def test_clean_query_strips_lone_surrogates():
 def test_repeated_failed_logins_are_slowed_and_logged(assistant, tmp_path, caplog):
     from qa.app_settings import AppSettings
 
-    settings = AppSettings(port=_free_port(), user="staff", password="correct horse",
+    settings = AppSettings(port=free_port(), user="staff", password="correct horse",
                            feedback_log=tmp_path / "fb.jsonl")
-    demo, url = _serve(assistant, settings)
+    demo, url = serve(assistant, settings)
 
     def login(password: str) -> tuple[int, dict]:
         body = f"username=staff&password={password}".encode()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from served_app import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,9 +35,7 @@ def test_a_port_in_use_is_one_line_before_anything_loads():
 
 @pytest.mark.slow
 def test_start_up_output_is_quiet_and_says_where_the_app_listens(retriever):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             env=_env(QA_INDEX_DIR=str(retriever.settings.index_dir)))

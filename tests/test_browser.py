@@ -9,22 +9,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 from pathlib import Path
 
 import pytest
+from served_app import free_port
 
 CHROMIUM = Path(os.environ.get("QA_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
 COMPLAINTS = "How many complaints about adult social care did Birmingham receive?"
 TIMEOUT_MS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _missing() -> str:
@@ -52,7 +46,7 @@ def app_url(assistant, tmp_path_factory):
     from qa.app_settings import AppSettings
     from qa.ui import build_app, launch
 
-    settings = AppSettings(port=_free_port(), feedback_log=tmp_path_factory.mktemp("browser") / "feedback.jsonl")
+    settings = AppSettings(port=free_port(), feedback_log=tmp_path_factory.mktemp("browser") / "feedback.jsonl")
     demo = build_app(assistant, settings)
     _, url, _ = launch(demo, assistant, settings, prevent_thread_lock=True, quiet=True)
     yield url, settings.feedback_log

@@ -86,15 +86,19 @@ def test_command_line_search_and_ask_do_not_import_torch(retriever, args, must_n
     assert "[1]" in out.stdout  # it did answer
 
 
-def test_a_rebuild_reuses_the_verified_export_without_torch(retriever, tmp_path):
-    folder = tmp_path / "index"
-    shutil.copytree(retriever.settings.index_dir, folder)
+def _build_without_torch(folder: Path) -> None:
+    """`qa build` into `folder` in a new process; it must succeed without importing torch."""
     env = dict(os.environ, QA_INDEX_DIR=str(folder), HF_HUB_OFFLINE="1")
     code = ("import sys\nfrom qa.cli import main\nstatus = main(['build'])\n"
             "print('LOADED', [m for m in ('torch', 'sentence_transformers') if m in sys.modules], status)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "LOADED [] 0"
+
+def test_a_rebuild_reuses_the_verified_export_without_torch(retriever, tmp_path):
+    folder = tmp_path / "index"
+    shutil.copytree(retriever.settings.index_dir, folder)
+    _build_without_torch(folder)
     rebuilt = json.loads((folder / "manifest.json").read_text())
     assert rebuilt["files"][ONNX_FILE] == retriever.index.manifest["files"][ONNX_FILE]
     vectors = np.load(folder / "sentences.npz")["vectors"]
@@ -110,12 +114,7 @@ def test_a_build_into_a_new_folder_takes_the_kept_export_without_torch(retriever
     kept = [p.name for p in (tmp_path / CACHE_DIR_NAME).glob("onnx-*")]
     assert len(kept) == 1
     folder = tmp_path / "index"
-    env = dict(os.environ, QA_INDEX_DIR=str(folder), HF_HUB_OFFLINE="1")
-    code = ("import sys\nfrom qa.cli import main\nstatus = main(['build'])\n"
-            "print('LOADED', [m for m in ('torch', 'sentence_transformers') if m in sys.modules], status)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "LOADED [] 0"
+    _build_without_torch(folder)
     rebuilt = json.loads((folder / "manifest.json").read_text())
     assert rebuilt["files"][ONNX_FILE] == retriever.index.manifest["files"][ONNX_FILE]
 
