@@ -81,6 +81,12 @@ def start_server(port: int, feedback_log: Path, torch_threads: int | None,
     raise SystemExit(f"app.py did not answer within {timeout:.0f} s")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process (all its threads) has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
@@ -157,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         Client(url, verbose=False).predict(questions[0], "", "", api_name="/ask")  # warm-up
         tally = Tally()
         step = max(1, len(questions) // args.users)
+        server_cpu_before = _cpu_seconds(proc.pid) if not args.in_process else 0.0
+        own_cpu_before = time.process_time()
         start = time.monotonic()
         deadline = start + args.seconds
         threads = [threading.Thread(target=user, args=(url, questions, n * step, deadline, args.max_requests, tally),
@@ -166,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
         for t in threads:
             t.join(timeout=args.seconds + 120)  # a stuck request must not hang the check forever
         wall = time.monotonic() - start
+        server_cpu = _cpu_seconds(proc.pid) - server_cpu_before if not args.in_process else None
+        own_cpu = time.process_time() - own_cpu_before
         stop()
 
     lat = tally.latencies_ms
@@ -178,6 +188,11 @@ def main(argv: list[str] | None = None) -> None:
     if lat:
         print(f"latency: median {statistics.median(lat):.0f} ms | p95 {percentile(lat, 95):.0f} ms | "
               f"max {max(lat):.0f} ms")
+    if lat:  # where the CPU went: the app (its engine and Gradio around it) and the load generator
+        per = 1000 / len(lat)
+        app = f"app process {server_cpu * per:.1f} ms" if server_cpu is not None else "app in this process"
+        print(f"CPU per answered request: {app} | load generator {own_cpu * per:.1f} ms "
+              f"| {os.cpu_count()} cores = {os.cpu_count() * per * wall:.1f} core-ms available per request")
     for error in sorted(set(tally.errors))[:5]:
         print("error:", error)
     print(json.dumps({"requests": len(lat) + len(tally.errors), "errors": len(tally.errors),

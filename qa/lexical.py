@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 STOPWORDS = "en_plus"
 ACRONYMS = "acronyms.json"
+#: Texts whose tokens `LexicalIndex.tokens` remembers (a corpus's sentences and headings, and recent questions).
+MEMO_SIZE = 50_000
 
 
 def _stemmer():
@@ -41,6 +43,10 @@ class LexicalIndex:
         self._bm25 = bm25
         self._stem = _stemmer()
         self._lock = threading.Lock()  # PyStemmer's stemmers are not thread-safe
+        # tokens of texts seen before: answers re-read the same corpus sentences and headings for
+        # question after question, and bm25s's tokenizer costs ~0.1 ms a call (a fifth of an answer's
+        # CPU under load); bounded, emptied when full
+        self._memo: dict[tuple[str, bool], tuple[str, ...]] = {}
         self.size = size
         self.acronyms = acronyms
 
@@ -71,11 +77,19 @@ class LexicalIndex:
         """Stemmed content words of `text`, as the index sees them."""
         import bm25s
 
+        key = (text, expand_acronyms)
+        known = self._memo.get(key)
+        if known is not None:
+            return list(known)
         if expand_acronyms:
             text = expand(text, self.acronyms)
         with self._lock:
-            return bm25s.tokenize([text], stopwords=STOPWORDS, stemmer=self._stem, return_ids=False,
-                                  show_progress=False)[0]
+            found = bm25s.tokenize([text], stopwords=STOPWORDS, stemmer=self._stem, return_ids=False,
+                                   show_progress=False)[0]
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = tuple(found)
+        return list(found)
 
     def scores(self, query: str) -> np.ndarray:
         tokens = [t for t in self.tokens(query, expand_acronyms=True) if t in self._bm25.vocab_dict]

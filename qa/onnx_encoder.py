@@ -183,34 +183,36 @@ class OnnxEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
+        # the lock guards the tokenizer (not safe to share between threads) and the session cache;
+        # ONNX Runtime's run is thread-safe, so questions asked at once are encoded at once
         with self._lock:
             session = self._session(path, threads)
-            encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
-            lengths = np.array([min(len(e.ids), self.max_tokens) for e in encodings])
-            order = np.argsort(-lengths, kind="stable")  # longest first: batches of similar length
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
+            pieces = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
+        lengths = np.array([min(len(ids), self.max_tokens) for ids in pieces])
+        order = np.argsort(-lengths, kind="stable")  # longest first: batches of similar length
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
 
-                bar = tqdm(total=len(texts), desc="Embedding", unit="text")
-            for start in range(0, len(texts), batch_size):
-                rows = order[start:start + batch_size]
-                width = int(lengths[rows].max())
-                ids = np.zeros((len(rows), width), dtype=np.int64)
-                mask = np.zeros((len(rows), width), dtype=np.int64)
-                for r, i in enumerate(rows):
-                    e = encodings[i].ids[: self.max_tokens]
-                    if len(encodings[i].ids) > self.max_tokens:  # truncated: keep the closing [SEP]
-                        e = e[:-1] + encodings[i].ids[-1:]
-                    ids[r, : len(e)] = e
-                    mask[r, : len(e)] = 1
-                (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                                "token_type_ids": np.zeros_like(ids)})
-                out[rows] = vectors
-                if bar is not None:
-                    bar.update(len(rows))
+            bar = tqdm(total=len(texts), desc="Embedding", unit="text")
+        for start in range(0, len(texts), batch_size):
+            rows = order[start:start + batch_size]
+            width = int(lengths[rows].max())
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                e = pieces[i][: self.max_tokens]
+                if len(pieces[i]) > self.max_tokens:  # truncated: keep the closing [SEP]
+                    e = e[:-1] + pieces[i][-1:]
+                ids[r, : len(e)] = e
+                mask[r, : len(e)] = 1
+            (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                            "token_type_ids": np.zeros_like(ids)})
+            out[rows] = vectors
             if bar is not None:
-                bar.close()
+                bar.update(len(rows))
+        if bar is not None:
+            bar.close()
         return out
 
 

@@ -134,3 +134,20 @@ def test_a_damaged_kept_export_is_not_used(retriever, tmp_path):
     wanted = query_encoder_manifest(ModelIdentity.of_default_model())
     assert not _copy_verified_export(kept, staging, wanted, (ONNX_FILE, TOKENIZER_FILE))
     assert not (staging / ONNX_FILE).exists()
+
+
+def test_questions_encoded_from_many_threads_at_once_get_their_own_vectors(onnx_encoder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = QUESTIONS[:48]
+    alone = onnx_encoder.encode_queries(texts)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda t: onnx_encoder.encode_queries([t])[0], texts))
+    assert np.allclose(np.stack(together), alone, atol=1e-5)
+
+
+def test_remembered_tokens_are_not_shared_with_callers(retriever):
+    lex = retriever.index.lexical
+    first = lex.tokens("Safeguarding enquiries in Birmingham")
+    first.append("changed by the caller")
+    assert lex.tokens("Safeguarding enquiries in Birmingham") == first[:-1]
