@@ -538,9 +538,18 @@ def _years(text: str) -> set[tuple[str, ...]]:
 
 
 def _is_statement(text: str) -> bool:
-    """A sentence that can stand as an answer, not a heading or a label."""
-    words = len(text.split())
-    return words >= 8 or (words >= 4 and (bool(re.search(r"[.!?:;\"')]$", text)) or bool(_NUMBER.search(text))))
+    """A sentence that can stand as an answer, not a heading or a label.
+
+    A short line in title case ("Adult Social Care CQC Self-Assessment (September 2025)") is a
+    heading or a title, whatever it ends with.
+    """
+    words = text.split()
+    if len(words) >= 8:
+        return True
+    lettered = [w for w in words if w[:1].isalpha()]
+    if len(words) < 4 or sum(w[:1].isupper() for w in lettered) > len(lettered) / 2:
+        return False
+    return bool(re.search(r"[.!?:;\"')]$", text)) or bool(_NUMBER.search(text))
 
 
 def _number_near_terms(text: str, terms: set[str], lex) -> float:

@@ -166,3 +166,16 @@ def test_an_abstention_offers_the_nearest_sections_and_says_why(assistant):
     assert a.abstained and a.text.startswith(NOT_FOUND)
     assert a.nearest and "nearest sections" in a.text
     assert a.note
+
+
+@pytest.mark.parametrize("text, statement", [
+    ("Adult Social Care CQC Self-Assessment (September 2025)", False),  # a title, though it holds a year
+    ("Theme 2: Providing support", False),
+    ("Score: 3 - Evidence shows a good standard", True),
+    ("The Labour Party runs the council.", True),
+    ("Over half of residents are carers.", True),
+])
+def test_a_short_title_case_line_is_not_quoted_as_a_statement(text, statement):
+    from qa.answer import _is_statement
+
+    assert _is_statement(text) is statement
