@@ -394,7 +394,7 @@ class Assistant:
             sims = self._sentences.vectors[rows] @ found.vector if found.vector is not None else np.zeros(len(rows))
             for row, sim in zip(rows, sims):
                 text = self._sentence_text(ci, row)
-                if not _is_statement(text):
+                if not _is_statement(text) or text.strip() in chunks[ci].section_path:
                     continue
                 # the sentence read under its headings: "3 - Evidence shows a good standard" answers
                 # "what score ... governance" because its section is Governance and its label Score
@@ -537,17 +537,27 @@ def _years(text: str) -> set[tuple[str, ...]]:
     return out
 
 
+# "Label: value", the label one to three words: a labelled fact, as ratings and scores are printed
+_LABELLED = re.compile(r"^\w+(?:[ -]\w+){0,2}:\s+\S")
+
+
 def _is_statement(text: str) -> bool:
     """A sentence that can stand as an answer, not a heading or a label.
 
     A short line in title case ("Adult Social Care CQC Self-Assessment (September 2025)") is a
-    heading or a title, whatever it ends with.
+    heading or a title, whatever it ends with; a short "Label: value" line is a labelled fact. A
+    heading written as a label ("Theme 2: Providing support") is left out by the caller, which knows
+    the section path.
     """
     words = text.split()
     if len(words) >= 8:
         return True
+    if len(words) < 4:
+        return False
+    if _LABELLED.match(text):  # "Good: Evidence shows a good standard" under "Indicative rating"
+        return True
     lettered = [w for w in words if w[:1].isalpha()]
-    if len(words) < 4 or sum(w[:1].isupper() for w in lettered) > len(lettered) / 2:
+    if sum(w[:1].isupper() for w in lettered) > len(lettered) / 2:
         return False
     return bool(re.search(r"[.!?:;\"')]$", text)) or bool(_NUMBER.search(text))
 

@@ -170,7 +170,8 @@ def test_an_abstention_offers_the_nearest_sections_and_says_why(assistant):
 
 @pytest.mark.parametrize("text, statement", [
     ("Adult Social Care CQC Self-Assessment (September 2025)", False),  # a title, though it holds a year
-    ("Theme 2: Providing support", False),
+    ("Good: Evidence shows a good standard", True),  # a labelled fact: a rating
+    ("Theme 2 Providing Support", False),
     ("Score: 3 - Evidence shows a good standard", True),
     ("The Labour Party runs the council.", True),
     ("Over half of residents are carers.", True),
