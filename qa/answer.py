@@ -433,11 +433,12 @@ class Assistant:
                 continue
             seen_text.add(key)
             chosen.append((pos, first, row))
-        for pos, row in sorted(leaning, key=lambda item: item[1]):
+        for _, row in sorted(leaning, key=lambda item: item[1]):
             # "Its actual spend was ..." right after the quoted sentence it leans on: one longer quote
-            at = next((i for i, (p, _, last) in enumerate(chosen) if p == pos and last == row - 1), None)
-            if at is not None and self._continues(chunk_ids[pos], row):
-                chosen[at] = (pos, chosen[at][1], row)
+            at = next((i for i, (p, _, last) in enumerate(chosen) if last == row - 1
+                       and self._continues(chunk_ids[p], row)), None)
+            if at is not None:
+                chosen[at] = (chosen[at][0], chosen[at][1], row)
         # number passages by first use; keep each report's sentences together, in answer order
         order: list[int] = []
         for pos, _, _ in chosen:
@@ -480,7 +481,7 @@ class Assistant:
 
     def _continues(self, chunk_index: int, row: int) -> bool:
         """Whether sentence `row` follows sentence `row - 1` in the same paragraph of the chunk."""
-        if row == 0 or self._sentences.chunk[row - 1] != chunk_index:
+        if row == 0 or self._sentences.chunk[row - 1] != chunk_index or self._sentences.chunk[row] != chunk_index:
             return False
         between = self.retriever.index.chunks[chunk_index].text[self._sentences.end[row - 1]:
                                                                 self._sentences.start[row]]
