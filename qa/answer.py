@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from qa.answerability import AnswerabilityModel, asked_kinds, has_kind, topic_of
+from qa.answerability import FRAMING_WORDS, AnswerabilityModel, asked_kinds, has_kind, topic_of
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.retriever import Filters, Passage, Retrieval, Retriever
@@ -102,6 +102,7 @@ class SentenceFeatures:
     lexical: float  # share of the question's words (weighted by rarity) it contains
     number: float  # carries the numbers asked about, or a figure next to the question's words
     rank: float  # 1 / (1 + passage rank)
+    kind: float = 0.0  # holds the kind of answer asked for (a rating, a date, a name...), when one is
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class AnswerSettings:
     w_lexical: float = 0.50
     w_number: float = 0.10
     w_rank: float = 0.05
+    w_kind: float = 0.15
 
 
 class Assistant:
@@ -150,6 +152,7 @@ class Assistant:
         self._max_idf = max(self._idf.values(), default=1.0)  # for words the corpus never uses
         lex = retriever.index.lexical
         self._council_tokens = {t for c in retriever.councils for t in lex.tokens(c)}
+        self._framing = set(lex.tokens(FRAMING_WORDS))
         self._council_words = {w for c in retriever.councils for w in re.findall(r"\w+", c.casefold())}
         self._council_words -= _GENERIC_COUNCIL_WORDS
 
@@ -323,16 +326,18 @@ class Assistant:
             "sentence_missing": sum(t not in quoted_tokens for t in top3) / max(1, len(top3)),
             "unknown_share": sum(w for t, w in weights.items() if t not in self._idf) / total,
             "kind_asked": float(bool(kinds)),
-            "kind_missing": float(bool(kinds) and not any(has_kind(k, quoted) for k in kinds)),
+            "kind_missing": float(bool(kinds) and not any(has_kind(k, _without_words_of(quoted, query)
+                                                                   if k in _NAMED_KINDS else quoted) for k in kinds)),
         }
 
     def _term_weights(self, query: str) -> dict[str, float]:
-        """The question's words that say what it is about (not the words asking for the kind of answer,
-        not the councils' names, not bare numbers), each weighted by its rarity in the corpus; a word
+        """The question's words that say what it is about (not the words asking for the kind of answer
+        or framing it, not the councils' names, not bare numbers), each weighted by its rarity in the
+        corpus; a word
         the corpus never uses weighs most."""
         lex = self.retriever.index.lexical
         return {t: self._idf.get(t, self._max_idf) for t in lex.tokens(topic_of(query))
-                if t not in self._council_tokens and not t.isdigit()}
+                if t not in self._council_tokens and t not in self._framing and not t.isdigit()}
 
     def _passage_tokens(self, passages: list[Passage]) -> set[str]:
         lex = self.retriever.index.lexical
@@ -373,8 +378,8 @@ class Assistant:
     def _score_sentences(self, features: list[SentenceFeatures]) -> list[tuple[float, int, int]]:
         """(score, passage position, sentence row) for the sentences of the found passages, best first."""
         s = self.settings
-        return sorted(((s.w_dense * f.dense + s.w_lexical * f.lexical + s.w_number * f.number + s.w_rank * f.rank,
-                        f.position, f.row) for f in features), key=lambda x: -x[0])
+        return sorted(((s.w_dense * f.dense + s.w_lexical * f.lexical + s.w_number * f.number + s.w_rank * f.rank
+                        + s.w_kind * f.kind, f.position, f.row) for f in features), key=lambda x: -x[0])
 
     def _features(self, query: str, found) -> list[SentenceFeatures]:
         """What makes each candidate sentence a good answer to `query`."""
@@ -384,6 +389,7 @@ class Assistant:
         total = sum(weight.values()) or 1.0
         asked_numbers = {_norm_number(n) for n in _NUMBER.findall(query)}
         asks_quantity = bool(_ASKS_NUMBER.search(query))
+        kinds = asked_kinds(query)
         chunks = self.retriever.index.chunks
         heading_words: dict[int, set[str]] = {}
         out = []
@@ -411,7 +417,8 @@ class Assistant:
                     number = _number_near_terms(text, terms, lex)
                 else:
                     number = 0.0
-                out.append(SentenceFeatures(pos, int(row), float(sim), lexical, number, 1.0 / (1 + pos)))
+                kind = float(any(has_kind(k, text) for k in kinds))
+                out.append(SentenceFeatures(pos, int(row), float(sim), lexical, number, 1.0 / (1 + pos), kind))
         return out
 
     # -- composing -----------------------------------------------------------------------
@@ -421,9 +428,16 @@ class Assistant:
         chosen: list[tuple[int, int, int]] = []  # (passage position, first sentence row, last sentence row)
         seen_text: set[str] = set()
         leaning: list[tuple[int, int]] = []  # further sentences that lean on the one before them
+        # a score has one value: once the lead gives it, another passage's sentence giving one too
+        # is a rival answer (another statement's score), not support
+        single = [k for k in asked_kinds(question) if k in _SINGLE_VALUED]
         for score, pos, row in scored:
             if len(chosen) == s.max_sentences or score < best * s.keep_ratio:
                 break
+            text = self._sentence_text(chunk_ids[pos], row)
+            if chosen and chosen[0][0] != pos and any(has_kind(k, text) for k in single) \
+                    and any(has_kind(k, self._sentence_text(chunk_ids[chosen[0][0]], chosen[0][2])) for k in single):
+                continue
             first = self._self_standing_start(chunk_ids[pos], row, lead=not chosen)
             if first is None:  # quoted only as the continuation of the sentence it leans on
                 leaning.append((pos, row))
@@ -537,6 +551,22 @@ def _years(text: str) -> set[tuple[str, ...]]:
             out.add((start,))
     return out
 
+
+#: Kinds of answer that are names: a name the question itself uses is not the answer to it
+#: ("Who is the Cabinet Member ... in Westminster?" is not answered by "Fairer Westminster").
+_NAMED_KINDS = ("person", "place")
+
+
+def _without_words_of(text: str, question: str) -> str:
+    """`text` with the words of `question` blanked out (case-insensitive, whole words)."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z][\w'-]*", question)}
+    return re.sub(r"[A-Za-z][\w'-]*", lambda m: "_" if m.group(0).lower() in words else m.group(0), text)
+
+
+#: Kinds of answer (`qa.answerability`) a question expects one value of, where another section's
+#: value is a rival answer: each quality statement has its own score. (Dates and names were tried
+#: too: two questions lost a supporting sentence, so they are not in.)
+_SINGLE_VALUED = ("rating",)
 
 # "Label: value", the label one to three words: a labelled fact, as ratings and scores are printed
 _LABELLED = re.compile(r"^\w+(?:[ -]\w+){0,2}:\s+\S")

@@ -58,6 +58,12 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
 }
 
 
+# Words that frame a question (how much, compared with what, who said it) rather than name its topic:
+# a closed set of English question phrasing, not words of any report.
+FRAMING_WORDS = ("many much number numbers percentage percent proportion share figure figures total amount according "
+                 "say says said compare compared comparison change changed differ different difference happen "
+                 "happened find found mention mentioned describe described tell get got long often")
+
 _WH_WORDS = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b", re.I)
 
 

@@ -39,6 +39,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from qa.answer import NOT_FOUND, Answer
+from qa.answerability import FRAMING_WORDS as _FRAME
 from qa.errors import QueryError
 from qa.retriever import clean_query
 
@@ -62,10 +63,6 @@ _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "
 _QUESTION_START = re.compile("(?:" + "|".join(sorted(_WH)) + r")\b", re.IGNORECASE)
 _PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "by", "into", "over", "under",
                  "between", "during", "after", "before", "within"}
-# Words that frame a question (how much, compared with what, who said it) rather than name its topic.
-_FRAME = ("many much number numbers percentage percent proportion share figure figures total amount according say "
-          "says said compare compared comparison change changed differ different difference happen happened "
-          "find found mention mentioned describe described tell get got long often")
 # A year or a financial year, as written: 2016, 2023/24, 2024-25, 2021/2022.
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*[/\-\u2013]\s*((?:19|20)?\d\d))?(?!\d)")
 _CALENDAR = {n.lower() for n in (*calendar.month_name, *calendar.day_name) if n}
