@@ -36,6 +36,7 @@ class Candidates:
 
     chunks: np.ndarray | None
     lexical: np.ndarray | None = None  # the query's BM25 score of every chunk, if the backend computed it
+    chunk_lexical: np.ndarray | None = None  # or the BM25 score of each candidate only (aligned with `chunks`)
 
 
 class Backend(Protocol):
