@@ -18,8 +18,9 @@ Filters, by the size of the selection:
     vectors are scored exactly (a graph walk with a selector must pass about 1/share chunks to meet
     enough allowed ones, and loses recall doing so), and so are its sentences if there are at most
     `sentence_scan_below`; more sentences are searched in the IVF index with the filter's bitmap
-    and nprobe widened by 1/share (at a 1% filter that is every list: a scan of the 8-bit codes);
-  - larger selections: both ANN indexes with the bitmap, efSearch and nprobe widened by 1/share;
+    and nprobe widened by 1/share, at most `WIDEN` times;
+  - larger selections: both ANN indexes with the bitmap, efSearch widened by 1/share and nprobe as
+    above;
   - BM25: a small selection's chunks are looked up one by one, a larger one goes through the
     same top-k as without a filter, keeping allowed chunks.
 """
@@ -42,6 +43,10 @@ FLOOR_CANDIDATES = 32
 #: A small selection's sentences are scored exactly up to this many (~15 MB of float32 rows), else
 #: searched in the IVF index with the filter's bitmap and widened nprobe.
 SENTENCE_SCAN_LIMIT = 10_000
+#: A filtered IVF search probes nprobe x min(1/share, WIDEN) lists. Widening by the whole 1/share
+#: (every list at a 1% filter) found the same top 10 as widening at most 4 times (recall@10 0.988 at
+#: 100k chunks, 1% filter, sentences all from the IVF index; 10% filter 0.989 both), at up to twice the cost.
+WIDEN = 8
 #: Chunks looked up for the lowest BM25 score, first few then more (see `FaissAnnBackend._lowest`).
 PROBES = (64, 4096)
 
@@ -51,7 +56,8 @@ class FaissAnnBackend:
 
     def __init__(self, store: VectorStore, lexical, hnsw, ivf, *, candidates: int = CANDIDATES,
                  ef_search: int = 128, nprobe: int = 32, oversample: int = 2,
-                 exact_below: int = FULL_SCAN_LIMIT, sentence_scan_below: int = SENTENCE_SCAN_LIMIT) -> None:
+                 exact_below: int = FULL_SCAN_LIMIT, sentence_scan_below: int = SENTENCE_SCAN_LIMIT,
+                 widen: float = WIDEN) -> None:
         self.store = store
         self.lexical = lexical
         self.hnsw = hnsw
@@ -62,6 +68,7 @@ class FaissAnnBackend:
         self.oversample = oversample
         self.exact_below = exact_below
         self.sentence_scan_below = sentence_scan_below
+        self.widen = widen
         self._selectors: dict[bytes, tuple] = {}
 
     @classmethod
@@ -198,7 +205,7 @@ class FaissAnnBackend:
         # a graph walk meets allowed chunks at the rate the filter keeps them: widen it to match
         share = max(float(allowed.mean()), 1e-6)
         ef = int(min(len(allowed), max(self.ef_search, 2 * self.n_candidates / share)))
-        nprobe = int(min(self.ivf.nlist, max(self.nprobe, self.nprobe / share)))
+        nprobe = int(min(self.ivf.nlist, max(self.nprobe, self.nprobe * min(1 / share, self.widen))))
         return (faiss.SearchParametersHNSW(sel=chunk_sel, efSearch=ef),
                 faiss.SearchParametersIVF(sel=sentence_sel, nprobe=nprobe))
 
