@@ -155,7 +155,7 @@ class LexicalIndex:
         for i in order:
             a, b = int(indptr[unique[i]]), int(indptr[unique[i] + 1])
             docs = indices[a:b]
-            partial[docs] += weight[i] * data[a:b]
+            np.add.at(partial, docs, weight[i] * data[a:b])  # numpy 2: faster than fancy +=
             remaining -= float(best[i])
             added += 1
             # only this word's chunks gained: the new leaders are among them and the old leaders
@@ -194,7 +194,7 @@ class LexicalIndex:
                 hit = postings[at] == pool
                 partial[pool[hit]] += weight[i] * data[a:b][at[hit]]
             else:
-                partial[postings] += weight[i] * data[a:b]
+                np.add.at(partial, postings, weight[i] * data[a:b])
             part = partial[pool]
             remaining -= float(best[i])
             theta = max(theta, float(np.partition(part, len(part) - n)[len(part) - n]))
