@@ -20,7 +20,9 @@ def corpus():
     queries = [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 12)), p=p)) for _ in range(60)]
     queries += ["word299", "word0 word0 word5", "nothing here", "word1 word250 word251 word252",
                 "word0 word1 word2 word3 word40 word41", "word0 word1 word30 word31 word32 word33 word34"]
-    return LexicalIndex.build(texts), queries
+    lex = LexicalIndex.build(texts)
+    lex.score_all_below = 0  # MaxScore for every query (by default this small corpus would score every chunk)
+    return lex, queries
 
 
 def same_top(got_ids, got_scores, full, want_ids):
@@ -70,3 +72,13 @@ def test_scores_of_equals_every_chunks_scores_to_the_bit(corpus):
     ids = np.sort(np.random.default_rng(1).choice(lex.size, 500, replace=False))
     for q in queries:
         assert np.array_equal(lex.scores_of(q, ids), lex.scores(q)[ids])
+
+
+def test_queries_with_few_postings_score_every_chunk_with_the_same_result(corpus):
+    lex, queries = corpus
+    every = LexicalIndex(lex._bm25, lex.size, lex.acronyms)
+    assert every.score_all_below > 0
+    for q in queries:
+        full = lex.scores(q)
+        ids, scores = every.top(q, 50)
+        same_top(ids, scores, full, lex.top(q, 50)[0])
