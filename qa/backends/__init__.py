@@ -62,6 +62,7 @@ class VectorStore:
         self.count = np.bincount(self.sentence_chunk, minlength=n).astype(np.int64)
         self.first = np.zeros(n, dtype=np.int64)
         np.cumsum(self.count[:-1], out=self.first[1:])
+        self._fd = None  # for positional reads of a memory-mapped `sentences`
 
     @classmethod
     def of_index(cls, index) -> VectorStore:
@@ -70,6 +71,37 @@ class VectorStore:
         dense = index.dense
         chunks = faiss.rev_swig_ptr(dense.get_xb(), dense.ntotal * dense.d).reshape(dense.ntotal, dense.d)
         return cls(np.array(chunks, dtype=np.float32), index.sentences.vectors, index.sentences.chunk)
+
+    def sentence_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The sentence vectors of `rows` (sorted), in order.
+
+        From a memory map, each run of consecutive rows (a chunk's sentences are consecutive) is
+        read with one positional read instead of through the map: on this machine the page faults
+        of touching rows through a fresh map cost 3-4 times the reads (1,400 rows: 9-28 ms against
+        2.5-6.7 ms), and at 1M chunks nearly every query touches pages it has not touched before.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        filename = getattr(self.sentences, "filename", None)
+        if not isinstance(self.sentences, np.memmap) or filename is None or not len(rows):
+            return self.sentences[rows]
+        if self._fd is None:
+            import os
+            import weakref
+
+            self._fd = os.open(filename, os.O_RDONLY)
+            weakref.finalize(self, os.close, self._fd)
+        import os
+
+        width = self.sentences.shape[1] * self.sentences.itemsize
+        out = np.empty((len(rows), self.sentences.shape[1]), dtype=self.sentences.dtype)
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = np.r_[0, breaks]
+        ends = np.r_[breaks, len(rows)]
+        view = memoryview(out).cast("B")
+        base = self.sentences.offset
+        for a, b, row in zip(starts.tolist(), ends.tolist(), rows[starts].tolist()):
+            os.preadv(self._fd, [view[a * width:b * width]], base + row * width)
+        return out
 
     def sentence_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sentence rows of chunks `ids`, and where each chunk's run starts in them."""
@@ -87,7 +119,7 @@ class VectorStore:
         has = self.count[ids] > 0
         if not len(rows):
             return chunk_sims
-        sims = (self.sentences if every else self.sentences[rows]) @ vector
+        sims = (self.sentences if every else self.sentence_vectors(rows)) @ vector
         best = np.full(len(ids), -1.0, dtype=np.float32)
         best[has] = np.maximum.reduceat(sims, offsets[has])
         return np.where(has, 0.5 * chunk_sims + 0.5 * best, chunk_sims).astype(np.float32)

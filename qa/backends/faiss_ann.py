@@ -181,9 +181,9 @@ class FaissAnnBackend:
             _, sentence_ids = self.ivf.search(vectors, n * self.oversample, params=sentence_params)
         for i, v in enumerate(vectors):
             found[i].append(chunk_ids[i][chunk_ids[i] >= 0])
-            rows = scan_sentences if scan_sentences is not None else sentence_ids[i][sentence_ids[i] >= 0]
+            rows = scan_sentences if scan_sentences is not None else np.sort(sentence_ids[i][sentence_ids[i] >= 0])
             if len(rows):
-                exact = self.store.sentences[rows] @ v  # rescored from the float vectors
+                exact = self.store.sentence_vectors(rows) @ v  # rescored from the float vectors
                 found[i].append(self.store.sentence_chunk[top(exact, n, rows)])
 
     def _params(self, allowed: np.ndarray | None):
