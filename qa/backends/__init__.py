@@ -28,6 +28,8 @@ BACKENDS = ("auto", "exact", "faiss", "qdrant")
 FULL_SCAN_LIMIT = 20_000
 #: Candidates taken from each source (chunk vectors, sentence vectors, BM25) before exact rescoring.
 CANDIDATES = 100
+#: Threads reading a memory-mapped store's sentence vectors at once (see `VectorStore.sentence_vectors`).
+READERS = 8
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class VectorStore:
         self.first = np.zeros(n, dtype=np.int64)
         np.cumsum(self.count[:-1], out=self.first[1:])
         self._fd = None  # for positional reads of a memory-mapped `sentences`
+        self._pool = None
 
     @classmethod
     def of_index(cls, index) -> VectorStore:
@@ -99,9 +102,24 @@ class VectorStore:
         ends = np.r_[breaks, len(rows)]
         view = memoryview(out).cast("B")
         base = self.sentences.offset
-        for a, b, row in zip(starts.tolist(), ends.tolist(), rows[starts].tolist()):
-            os.preadv(self._fd, [view[a * width:b * width]], base + row * width)
+        runs = list(zip(starts.tolist(), ends.tolist(), rows[starts].tolist()))
+
+        def read(part) -> None:
+            for a, b, row in part:
+                os.preadv(self._fd, [view[a * width:b * width]], base + row * width)
+
+        if len(runs) < 2 * READERS:
+            read(runs)
+        else:  # reads that miss the page cache wait on the disk: several in flight (the GIL is released)
+            list(self._readers().map(read, [runs[k::READERS] for k in range(READERS)]))
         return out
+
+    def _readers(self):
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(READERS, thread_name_prefix="qa-vectors")
+        return self._pool
 
     def sentence_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sentence rows of chunks `ids`, and where each chunk's run starts in them."""

@@ -177,10 +177,18 @@ class FaissAnnBackend:
             rows, _ = self.store.sentence_rows(scan)
             if len(rows) <= self.sentence_scan_below:
                 scan_sentences = rows
+        # From a memory map each rescored row is a read (from the disk when the page cache does not
+        # hold the 7 GB of vectors at 1M chunks): there the IVF's 8-bit scores choose the sentences,
+        # and only the union's chunks are read for their exact scores.
+        on_disk = isinstance(self.store.sentences, np.memmap)
         if scan_sentences is None:
-            _, sentence_ids = self.ivf.search(vectors, n * self.oversample, params=sentence_params)
+            fetch = n if on_disk else n * self.oversample
+            _, sentence_ids = self.ivf.search(vectors, fetch, params=sentence_params)
         for i, v in enumerate(vectors):
             found[i].append(chunk_ids[i][chunk_ids[i] >= 0])
+            if scan_sentences is None and on_disk:
+                found[i].append(self.store.sentence_chunk[sentence_ids[i][sentence_ids[i] >= 0]])
+                continue
             rows = scan_sentences if scan_sentences is not None else np.sort(sentence_ids[i][sentence_ids[i] >= 0])
             if len(rows):
                 exact = self.store.sentence_vectors(rows) @ v  # rescored from the float vectors
