@@ -30,6 +30,9 @@ FULL_SCAN_LIMIT = 20_000
 CANDIDATES = 100
 #: Threads reading a memory-mapped store's sentence vectors at once (see `VectorStore.sentence_vectors`).
 READERS = 8
+#: Above this many runs of rows, read through the map: a 1% filter's exact scan at 100k chunks
+#: (~1,000 runs) took 20.8 ms median with positional reads, 14.5 ms through the map.
+MAPPED_RUNS = 512
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class VectorStore:
         filename = getattr(self.sentences, "filename", None)
         if not isinstance(self.sentences, np.memmap) or filename is None or not len(rows):
             return self.sentences[rows]
+        runs = 1 + int(np.count_nonzero(np.diff(rows) != 1))
+        if runs > MAPPED_RUNS:  # many runs (a filter's exact scan): neighbouring pages faulted in together cost less
+            return np.asarray(self.sentences[rows])
         if self._fd is None:
             import os
             import weakref
