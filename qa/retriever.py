@@ -256,7 +256,7 @@ class Retriever:
         for i, query in enumerate(cleaned):
             ids = candidates[i].chunks  # None: every chunk is a candidate
             lexical = candidates[i].lexical
-            if lexical is None and method != "dense":
+            if lexical is None and method != "dense" and (ids is None or candidates[i].chunk_lexical is None):
                 lexical = self.index.lexical.scores(query)
             if ids is None:
                 scores = self._fuse(None if dense is None else dense[i], lexical)
@@ -264,7 +264,8 @@ class Retriever:
                 dense_i = None if dense is None else dense[i]
             else:  # the backend's candidates, scored exactly and fused among themselves
                 dense_i = None if vectors is None else self.backend.store.dense_scores(vectors[i], ids)
-                fused = self._fuse(dense_i, None if lexical is None else lexical[ids])
+                lexical_i = candidates[i].chunk_lexical if lexical is None else lexical[ids]
+                fused = self._fuse(dense_i, lexical_i if method != "dense" else None)
                 order = ids[np.argsort(-fused, kind="stable")]
                 scores = dict(zip(ids.tolist(), fused.tolist()))
             chunk_ids = self._top(order, allowed, k)

@@ -28,6 +28,11 @@ BACKENDS = ("auto", "exact", "faiss", "qdrant")
 FULL_SCAN_LIMIT = 20_000
 #: Candidates taken from each source (chunk vectors, sentence vectors, BM25) before exact rescoring.
 CANDIDATES = 100
+#: Threads reading a memory-mapped store's sentence vectors at once (see `VectorStore.sentence_vectors`).
+READERS = 8
+#: Above this many runs of rows, read through the map: a 1% filter's exact scan at 100k chunks
+#: (~1,000 runs) took 20.8 ms median with positional reads, 14.5 ms through the map.
+MAPPED_RUNS = 512
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Candidates:
 
     chunks: np.ndarray | None
     lexical: np.ndarray | None = None  # the query's BM25 score of every chunk, if the backend computed it
+    chunk_lexical: np.ndarray | None = None  # or the BM25 score of each candidate only (aligned with `chunks`)
 
 
 class Backend(Protocol):
@@ -61,6 +67,8 @@ class VectorStore:
         self.count = np.bincount(self.sentence_chunk, minlength=n).astype(np.int64)
         self.first = np.zeros(n, dtype=np.int64)
         np.cumsum(self.count[:-1], out=self.first[1:])
+        self._fd = None  # for positional reads of a memory-mapped `sentences`
+        self._pool = None
 
     @classmethod
     def of_index(cls, index) -> VectorStore:
@@ -69,6 +77,55 @@ class VectorStore:
         dense = index.dense
         chunks = faiss.rev_swig_ptr(dense.get_xb(), dense.ntotal * dense.d).reshape(dense.ntotal, dense.d)
         return cls(np.array(chunks, dtype=np.float32), index.sentences.vectors, index.sentences.chunk)
+
+    def sentence_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The sentence vectors of `rows` (sorted), in order.
+
+        From a memory map, each run of consecutive rows (a chunk's sentences are consecutive) is
+        read with one positional read instead of through the map: on this machine the page faults
+        of touching rows through a fresh map cost 3-4 times the reads (1,400 rows: 9-28 ms against
+        2.5-6.7 ms), and at 1M chunks nearly every query touches pages it has not touched before.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        filename = getattr(self.sentences, "filename", None)
+        if not isinstance(self.sentences, np.memmap) or filename is None or not len(rows):
+            return self.sentences[rows]
+        runs = 1 + int(np.count_nonzero(np.diff(rows) != 1))
+        if runs > MAPPED_RUNS:  # many runs (a filter's exact scan): neighbouring pages faulted in together cost less
+            return np.asarray(self.sentences[rows])
+        if self._fd is None:
+            import os
+            import weakref
+
+            self._fd = os.open(filename, os.O_RDONLY)
+            weakref.finalize(self, os.close, self._fd)
+        import os
+
+        width = self.sentences.shape[1] * self.sentences.itemsize
+        out = np.empty((len(rows), self.sentences.shape[1]), dtype=self.sentences.dtype)
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = np.r_[0, breaks]
+        ends = np.r_[breaks, len(rows)]
+        view = memoryview(out).cast("B")
+        base = self.sentences.offset
+        runs = list(zip(starts.tolist(), ends.tolist(), rows[starts].tolist()))
+
+        def read(part) -> None:
+            for a, b, row in part:
+                os.preadv(self._fd, [view[a * width:b * width]], base + row * width)
+
+        if len(runs) < 2 * READERS:
+            read(runs)
+        else:  # reads that miss the page cache wait on the disk: several in flight (the GIL is released)
+            list(self._readers().map(read, [runs[k::READERS] for k in range(READERS)]))
+        return out
+
+    def _readers(self):
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(READERS, thread_name_prefix="qa-vectors")
+        return self._pool
 
     def sentence_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sentence rows of chunks `ids`, and where each chunk's run starts in them."""
@@ -86,7 +143,7 @@ class VectorStore:
         has = self.count[ids] > 0
         if not len(rows):
             return chunk_sims
-        sims = (self.sentences if every else self.sentences[rows]) @ vector
+        sims = (self.sentences if every else self.sentence_vectors(rows)) @ vector
         best = np.full(len(ids), -1.0, dtype=np.float32)
         best[has] = np.maximum.reduceat(sims, offsets[has])
         return np.where(has, 0.5 * chunk_sims + 0.5 * best, chunk_sims).astype(np.float32)

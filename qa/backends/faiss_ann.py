@@ -5,13 +5,24 @@ Each query's candidates are the union of
   - the chunks of the best `candidates` sentences from an IVF index over the sentence vectors,
     compressed to 8 bits a dimension (SQ8): twice as many are fetched and rescored exactly from the
     float vectors (which may be a memory map), so compression only decides which ones are fetched,
-  - the best `candidates` chunks by BM25 (bm25s scores only the chunks holding a query word).
+  - the best `candidates` chunks by BM25, exact, without scoring every chunk (`LexicalIndex.top`).
 The retriever then scores the union exactly and fuses it as for every backend.
 
-Filters: a selection of at most `exact_below` chunks (e.g. one council in a national corpus) is
-scanned exactly, because graph and inverted-list search with a selector loses recall when the
-selection is a small part of the whole; larger selections search the ANN indexes with a bitmap
-selector.
+Chunk vectors for exact rescoring are the HNSW graph's own float copy (in memory); sentence
+vectors are read from the store, which may be a memory map (`np.load(..., mmap_mode="r")`): at 1M
+chunks the 4.7M float sentence vectors (7 GB) stay on disk, and only the IVF index's 8-bit codes
+(1.8 GB) are held in memory.
+
+Filters, by the size of the selection:
+  - at most `exact_below` chunks (e.g. one council in a national corpus): the selection's chunk
+    vectors are scored exactly (a graph walk with a selector must pass about 1/share chunks to meet
+    enough allowed ones, and loses recall doing so), and so are its sentences if there are at most
+    `sentence_scan_below`; more sentences are searched in the IVF index with the filter's bitmap
+    and nprobe widened by 1/share, at most `WIDEN` times;
+  - larger selections: both ANN indexes with the bitmap, efSearch widened by 1/share and nprobe as
+    above;
+  - BM25: a small selection's chunks are looked up one by one, a larger one goes through the
+    same top-k as without a filter, keeping allowed chunks.
 """
 
 from __future__ import annotations
@@ -23,13 +34,21 @@ from pathlib import Path
 import numpy as np
 
 from qa.backends import CANDIDATES, FULL_SCAN_LIMIT, Candidates, VectorStore, top
-from qa.backends.exact import exact_dense, lexical_top
 
 log = logging.getLogger(__name__)
 
 HNSW_FILE = "chunks.hnsw.faiss"
 IVF_FILE = "sentences.ivf.faiss"
 FLOOR_CANDIDATES = 32
+#: A small selection's sentences are scored exactly up to this many (~15 MB of float32 rows), else
+#: searched in the IVF index with the filter's bitmap and widened nprobe.
+SENTENCE_SCAN_LIMIT = 10_000
+#: A filtered IVF search probes nprobe x min(1/share, WIDEN) lists. Widening by the whole 1/share
+#: (every list at a 1% filter) found the same top 10 as widening at most 4 times (recall@10 0.988 at
+#: 100k chunks, 1% filter, sentences all from the IVF index; 10% filter 0.989 both), at up to twice the cost.
+WIDEN = 8
+#: Chunks looked up for the lowest BM25 score, first few then more (see `FaissAnnBackend._lowest`).
+PROBES = (64, 4096)
 
 
 class FaissAnnBackend:
@@ -37,7 +56,8 @@ class FaissAnnBackend:
 
     def __init__(self, store: VectorStore, lexical, hnsw, ivf, *, candidates: int = CANDIDATES,
                  ef_search: int = 128, nprobe: int = 32, oversample: int = 2,
-                 exact_below: int = FULL_SCAN_LIMIT) -> None:
+                 exact_below: int = FULL_SCAN_LIMIT, sentence_scan_below: int = SENTENCE_SCAN_LIMIT,
+                 widen: float = WIDEN) -> None:
         self.store = store
         self.lexical = lexical
         self.hnsw = hnsw
@@ -47,6 +67,8 @@ class FaissAnnBackend:
         self.nprobe = nprobe
         self.oversample = oversample
         self.exact_below = exact_below
+        self.sentence_scan_below = sentence_scan_below
+        self.widen = widen
         self._selectors: dict[bytes, tuple] = {}
 
     @classmethod
@@ -69,7 +91,8 @@ class FaissAnnBackend:
         for start in range(0, s, 200_000):
             ivf.add(np.ascontiguousarray(store.sentences[start:start + 200_000], dtype=np.float32))
         log.info("built HNSW over %d chunks and IVF%d,SQ8 over %d sentences", len(store.chunks), nlist, s)
-        return cls(store, lexical, hnsw, ivf, **options)
+        lexical.best_scores()
+        return cls(in_graph(store, hnsw), lexical, hnsw, ivf, **options)
 
     def save(self, folder: Path) -> None:
         import faiss
@@ -84,7 +107,7 @@ class FaissAnnBackend:
 
         hnsw = faiss.read_index(str(Path(folder) / HNSW_FILE))
         ivf = faiss.read_index(str(Path(folder) / IVF_FILE))
-        return cls(store, lexical, hnsw, ivf, **options)
+        return cls(in_graph(store, hnsw), lexical, hnsw, ivf, **options)
 
     def candidates(self, vectors: np.ndarray | None, queries: list[str], allowed: np.ndarray | None,
                    method: str) -> list[Candidates]:
@@ -93,11 +116,7 @@ class FaissAnnBackend:
         small = ids is not None and len(ids) <= self.exact_below  # a small selection: scan it exactly
         found: list[list[np.ndarray]] = [[] for _ in queries]
         if method != "bm25":
-            if small:
-                for i, v in enumerate(vectors):
-                    found[i].append(exact_dense(self.store, v, ids, n))
-            else:
-                self._dense_candidates(vectors, n, allowed, found)
+            self._dense_candidates(vectors, n, allowed, found, ids if small else None)
             # The fusion rescales each score over every chunk, filtered or not: the chunks nearest
             # to and farthest from the query, searched without the filters, stand for the highest
             # and lowest dense score of all.
@@ -108,24 +127,71 @@ class FaissAnnBackend:
                 found[i].append(far_ids[i][far_ids[i] >= 0])
         out = []
         for i, q in enumerate(queries):
-            scores = None
+            lexical = None
             if method != "dense":
-                scores = self.lexical.scores(q)
-                found[i].append(lexical_top(scores, n, ids))
-                found[i].append(np.array([int(np.argmin(scores)), int(np.argmax(scores))]))  # BM25's range
-            out.append(Candidates(np.unique(np.concatenate(found[i])).astype(np.int64), scores))
+                words = self.lexical.word_ids(q)
+                if small:
+                    found[i].append(self.lexical.top_among(words, n, ids)[0])
+                else:
+                    found[i].append(self.lexical.top(words, n, allowed)[0])
+                # BM25's range over every chunk, as for the dense score: its best chunk, and the
+                # lowest-scoring of a spread of chunks
+                if allowed is not None:
+                    found[i].append(self.lexical.top(words, 1)[0])
+                found[i].append(self._lowest(words))
+            chunks = np.unique(np.concatenate(found[i])).astype(np.int64)
+            if method != "dense":
+                lexical = self.lexical.scores_of(words, chunks)
+            out.append(Candidates(chunks, chunk_lexical=lexical))
         return out
 
+    def _lowest(self, words: np.ndarray) -> np.ndarray:
+        """A chunk with the lowest BM25 score of all, or nearly: the lowest of `PROBES[0]` chunks spread
+        over the index, or if none of them lacks every query word (scores 0, the lowest possible),
+        of `PROBES[1]`. Exact up to that many chunks; beyond, exact whenever one in a few thousand
+        chunks lacks every query word, else the lowest seen stands in for it."""
+        size = len(self.store.chunks)
+        for count in PROBES:
+            probe = np.unique(np.linspace(0, size - 1, min(size, count)).astype(np.int64))
+            scores = self.lexical.scores_of(words, probe)
+            lowest = int(np.argmin(scores))
+            if scores[lowest] <= 0 or len(probe) == size:
+                break
+        return probe[[lowest]]
+
     def _dense_candidates(self, vectors: np.ndarray, n: int, allowed: np.ndarray | None,
-                          found: list[list[np.ndarray]]) -> None:
+                          found: list[list[np.ndarray]], scan: np.ndarray | None = None) -> None:
+        """The best `n` chunks by chunk vector and the chunks of the best `n` sentences, among `allowed`.
+
+        `scan`: the allowed chunks, when few enough to score their chunk vectors exactly (from
+        memory: cheaper than a graph walk that must pass ~1/share chunks to meet n allowed ones);
+        their sentences are scored exactly too if they are at most `sentence_scan_below` (rows read
+        from the store, a memory map at scale), else found by the IVF index with the filter's bitmap.
+        """
         chunk_params, sentence_params = self._params(allowed)
-        _, chunk_ids = self.hnsw.search(vectors, n, params=chunk_params)
-        _, sentence_ids = self.ivf.search(vectors, n * self.oversample, params=sentence_params)
+        scan_sentences = None
+        if scan is None:
+            _, chunk_ids = self.hnsw.search(vectors, n, params=chunk_params)
+        else:
+            chunk_ids = [top(self.store.chunks[scan] @ v, n, scan) for v in vectors]
+            rows, _ = self.store.sentence_rows(scan)
+            if len(rows) <= self.sentence_scan_below:
+                scan_sentences = rows
+        # From a memory map each rescored row is a read (from the disk when the page cache does not
+        # hold the 7 GB of vectors at 1M chunks): there the IVF's 8-bit scores choose the sentences,
+        # and only the union's chunks are read for their exact scores.
+        on_disk = isinstance(self.store.sentences, np.memmap)
+        if scan_sentences is None:
+            fetch = n if on_disk else n * self.oversample
+            _, sentence_ids = self.ivf.search(vectors, fetch, params=sentence_params)
         for i, v in enumerate(vectors):
             found[i].append(chunk_ids[i][chunk_ids[i] >= 0])
-            rows = sentence_ids[i][sentence_ids[i] >= 0]
+            if scan_sentences is None and on_disk:
+                found[i].append(self.store.sentence_chunk[sentence_ids[i][sentence_ids[i] >= 0]])
+                continue
+            rows = scan_sentences if scan_sentences is not None else np.sort(sentence_ids[i][sentence_ids[i] >= 0])
             if len(rows):
-                exact = self.store.sentences[rows] @ v  # rescored from the float vectors
+                exact = self.store.sentence_vectors(rows) @ v  # rescored from the float vectors
                 found[i].append(self.store.sentence_chunk[top(exact, n, rows)])
 
     def _params(self, allowed: np.ndarray | None):
@@ -147,6 +213,18 @@ class FaissAnnBackend:
         # a graph walk meets allowed chunks at the rate the filter keeps them: widen it to match
         share = max(float(allowed.mean()), 1e-6)
         ef = int(min(len(allowed), max(self.ef_search, 2 * self.n_candidates / share)))
-        nprobe = int(min(self.ivf.nlist, max(self.nprobe, self.nprobe / share)))
+        nprobe = int(min(self.ivf.nlist, max(self.nprobe, self.nprobe * min(1 / share, self.widen))))
         return (faiss.SearchParametersHNSW(sel=chunk_sel, efSearch=ef),
                 faiss.SearchParametersIVF(sel=sentence_sel, nprobe=nprobe))
+
+
+def in_graph(store: VectorStore, hnsw) -> VectorStore:
+    """The store with its chunk vectors read from the HNSW graph's own float copy, so that they are
+    held once (1.5 GB at 1M chunks) and rescoring does not fault them in from a memory map."""
+    import faiss
+
+    flat = faiss.downcast_index(hnsw.storage)
+    chunks = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+    view = VectorStore(chunks, store.sentences, store.sentence_chunk)
+    view.owner = hnsw  # the array is a view into the index's memory: keep the index alive with it
+    return view
