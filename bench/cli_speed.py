@@ -60,10 +60,10 @@ def _build_rows(env: dict[str, str], runs: int) -> list[tuple[str, list[float]]]
     cache = index.parent / CACHE_DIR_NAME
 
     def clear(keep_export: bool) -> None:
-        for path in [index, index.parent / f".{index.name}.generations", cache]:
+        for path in [index, index.parent / f".{index.name}.generations"]:
             if path.is_symlink() or path.is_file():
                 path.unlink()
-            elif path.is_dir() and path != cache:
+            elif path.is_dir():
                 shutil.rmtree(path)
         if cache.is_dir():
             for folder in cache.iterdir():

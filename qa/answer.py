@@ -431,21 +431,23 @@ class Assistant:
         # a score has one value: once the lead gives it, another passage's sentence giving one too
         # is a rival answer (another statement's score), not support
         single = [k for k in asked_kinds(question) if k in _SINGLE_VALUED]
+        lead_gives: list[str] = []  # the single-valued kinds the lead sentence holds
         for score, pos, row in scored:
             if len(chosen) == s.max_sentences or score < best * s.keep_ratio:
                 break
             text = self._sentence_text(chunk_ids[pos], row)
-            if chosen and chosen[0][0] != pos and any(has_kind(k, text) for k in single) \
-                    and any(has_kind(k, self._sentence_text(chunk_ids[chosen[0][0]], chosen[0][2])) for k in single):
+            if chosen and chosen[0][0] != pos and any(has_kind(k, text) for k in lead_gives):
                 continue
             first = self._self_standing_start(chunk_ids[pos], row, lead=not chosen)
             if first is None:  # quoted only as the continuation of the sentence it leans on
                 leaning.append((pos, row))
                 continue
-            key = re.sub(r"\W+", " ", self._sentence_text(chunk_ids[pos], row).lower()).strip()
+            key = re.sub(r"\W+", " ", text.lower()).strip()
             if key in seen_text or any(p == pos and a <= row <= b for p, a, b in chosen):
                 continue
             seen_text.add(key)
+            if not chosen:
+                lead_gives = [k for k in single if has_kind(k, text)]
             chosen.append((pos, first, row))
         for _, row in sorted(leaning, key=lambda item: item[1]):
             # "Its actual spend was ..." right after the quoted sentence it leans on: one longer quote

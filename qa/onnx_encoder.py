@@ -114,7 +114,7 @@ class OnnxEncoder:
     def for_index(cls, index_dir: Path, threads: int = 1) -> OnnxEncoder:
         """The query encoder stored in `index_dir` (nothing is read until it is first used)."""
         index_dir = Path(index_dir)
-        record = Path(index_dir).resolve() / VERIFIED_FILE
+        record = index_dir.resolve() / VERIFIED_FILE
         return cls(index_dir / ONNX_FILE, index_dir / TOKENIZER_FILE, ModelIdentity.of_default_model(record),
                    threads)
 
