@@ -38,6 +38,10 @@ ONNX_FILE = "encoder.onnx"
 ONNX_INT8_FILE = "encoder.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 OPSET = 17
+#: Attention exported as its plain matrix products and softmax ("eager"), not as PyTorch's fused
+#: scaled-dot-product kernel: ONNX Runtime recognises that pattern and runs its own fused attention,
+#: 1.27x the documents per second of the "sdpa" export on this machine (vectors equal to 2e-7).
+ATTENTION = "eager"
 
 
 class ModelIdentity:
@@ -236,6 +240,7 @@ def export_default_model(folder: Path, encoder=None, quantize: bool = False) -> 
     if encoder.name != DEFAULT_MODEL:
         raise ModelError(f"Only the bundled model is exported to ONNX; this encoder is {encoder.name!r}")
     transformer = encoder._model[0].auto_model
+    attention = transformer.config._attn_implementation
 
     class Pooled(torch.nn.Module):
         def __init__(self, model) -> None:
@@ -257,9 +262,13 @@ def export_default_model(folder: Path, encoder=None, quantize: bool = False) -> 
     target = folder / ONNX_FILE
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on shapes it records as constants
-        torch.onnx.export(Pooled(transformer).eval(), args, str(target), dynamo=False, opset_version=OPSET,
-                          input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["embedding"], dynamic_axes=axes, do_constant_folding=True)
+        transformer.set_attn_implementation(ATTENTION)
+        try:
+            torch.onnx.export(Pooled(transformer).eval(), args, str(target), dynamo=False, opset_version=OPSET,
+                              input_names=["input_ids", "attention_mask", "token_type_ids"],
+                              output_names=["embedding"], dynamic_axes=axes, do_constant_folding=True)
+        finally:  # the encoder may go on embedding under torch
+            transformer.set_attn_implementation(attention)
     shutil.copyfile(bundled_model_dir() / TOKENIZER_FILE, folder / TOKENIZER_FILE)
     if quantize:
         quantize_int8(target, folder / ONNX_INT8_FILE)
@@ -283,7 +292,7 @@ def quantize_int8(source: Path, target: Path) -> None:
 def query_encoder_manifest(identity: ModelIdentity) -> dict:
     """The manifest entry that says which ONNX export an index holds and what it was made from."""
     return {"file": ONNX_FILE, "tokenizer": TOKENIZER_FILE, "runtime": "onnxruntime", "opset": OPSET,
-            "exported_from_sha256": identity.weights_sha256, "pooling": "mean, L2-normalised"}
+            "attention": ATTENTION, "exported_from_sha256": identity.weights_sha256, "pooling": "mean, L2-normalised"}
 
 
 def prepare_export(previous_index: Path, staging: Path, identity: ModelIdentity, encoder=None,
