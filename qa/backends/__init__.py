@@ -135,15 +135,20 @@ class VectorStore:
         rows = np.repeat(self.first[ids] - offsets, counts) + np.arange(int(counts.sum()))
         return rows, offsets
 
-    def dense_scores(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Dense score of chunks `ids`: the mean of the chunk's and its best sentence's cosine."""
+    def dense_scores(self, vector: np.ndarray, ids: np.ndarray, sentence_scores=None) -> np.ndarray:
+        """Dense score of chunks `ids`: the mean of the chunk's and its best sentence's cosine.
+
+        `sentence_scores(rows)`, if given, scores the sentences instead of their float vectors."""
         every = len(ids) == len(self.chunks)  # ids are every chunk in order: no copies
         chunk_sims = (self.chunks if every else self.chunks[ids]) @ vector
         rows, offsets = self.sentence_rows(ids)
         has = self.count[ids] > 0
         if not len(rows):
             return chunk_sims
-        sims = (self.sentences if every else self.sentence_vectors(rows)) @ vector
+        if sentence_scores is not None:
+            sims = sentence_scores(rows)
+        else:
+            sims = (self.sentences if every else self.sentence_vectors(rows)) @ vector
         best = np.full(len(ids), -1.0, dtype=np.float32)
         best[has] = np.maximum.reduceat(sims, offsets[has])
         return np.where(has, 0.5 * chunk_sims + 0.5 * best, chunk_sims).astype(np.float32)
