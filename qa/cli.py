@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 
@@ -70,13 +71,17 @@ def _parser() -> argparse.ArgumentParser:
 def quiet_progress_bars() -> None:
     """The command line is an application: it may quiet the libraries' own progress bars.
 
-    Called only where transformers loads anyway (build, add, remove): importing it costs 0.6 s,
-    and search and ask answer without it (the ONNX query encoder).
+    For build, add and remove. transformers reads these settings when it is first imported, which
+    a build whose model export is kept never does: importing it just to quiet it cost 0.7 s of
+    every build.
     """
-    from transformers.utils import logging as transformers_logging
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # already imported: too late for the settings
+        from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
 
 
 def _quiet_logging(verbose: bool) -> None:
