@@ -123,8 +123,9 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
 
     corpus = corpus_hashes(settings.corpus_dir)
     docs = load_corpus(settings.corpus_dir)
-    staging, extra_files, extra_manifest = None, {}, {}
+    staging, extra_files, extra_manifest, export = None, {}, {}, None
     if settings.model == DEFAULT_MODEL:  # documents and queries go through the ONNX export
+        from qa.embeddings import bundled_model_dir
         from qa.onnx_encoder import (ONNX_FILE, ONNX_INT8_FILE, TOKENIZER_FILE, ModelIdentity, OnnxEncoder,
                                      prepare_export, query_encoder_manifest, quantize_int8)
 
@@ -132,33 +133,39 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
         staging = tempfile.TemporaryDirectory(prefix="qa-onnx-")
         folder = Path(staging.name)
         exports = Path(settings.index_dir).parent / CACHE_DIR_NAME / f"onnx-{identity.weights_sha256[:16]}"
-        how = prepare_export(settings.index_dir, folder, identity, encoder, cache_dir=exports)
-        log.info("ONNX encoder %s", how)
-        if settings.embed_int8:
-            quantize_int8(folder / ONNX_FILE, folder / ONNX_INT8_FILE)
-        encoder = OnnxEncoder(folder / ONNX_FILE, folder / TOKENIZER_FILE, identity, threads=0,
+        export = prepare_export(settings.index_dir, folder, identity, encoder, cache_dir=exports)
+        # the bundled tokenizer (the file the export copies) counts tokens while an export runs
+        encoder = OnnxEncoder(folder / ONNX_FILE, bundled_model_dir() / TOKENIZER_FILE, identity, threads=0,
                               document_model_path=folder / ONNX_INT8_FILE if settings.embed_int8 else None)
         extra_files = {ONNX_FILE: folder / ONNX_FILE, TOKENIZER_FILE: folder / TOKENIZER_FILE}
         extra_manifest = {"query_encoder": query_encoder_manifest(identity)}
-    chunker = Chunker(encoder.count_tokens, encoder.max_tokens, settings.chunk_tokens,
-                      settings.chunk_overlap_tokens, settings.contextual_chunks)
-    chunks: list[Chunk] = []
-    for doc in tqdm(docs, desc="Chunking", unit="doc", disable=not progress):
-        chunks.extend(chunker.chunk_document(doc))
-    fuller_first = [d.doc_id for d in sorted(docs, key=lambda d: -len(d.raw))]
-    chunks = mark_duplicates(chunks, fuller_first)
-    texts = [c.indexed_text(settings.contextual_chunks) for c in chunks]
-    too_long = [c.chunk_id for c in chunks if not chunker.fits(c)]
-    if too_long:  # the splitter sizes pieces in tokens; this guards against a tokenizer that is not additive
-        raise RuntimeError(f"{len(too_long)} chunks exceed {encoder.max_tokens} tokens: {too_long[:3]}")
+    try:  # everything that needs no embedding first, while a new export runs
+        chunker = Chunker(encoder.count_tokens, encoder.max_tokens, settings.chunk_tokens,
+                          settings.chunk_overlap_tokens, settings.contextual_chunks)
+        chunks: list[Chunk] = []
+        for doc in tqdm(docs, desc="Chunking", unit="doc", disable=not progress):
+            chunks.extend(chunker.chunk_document(doc))
+        fuller_first = [d.doc_id for d in sorted(docs, key=lambda d: -len(d.raw))]
+        chunks = mark_duplicates(chunks, fuller_first)
+        texts = [c.indexed_text(settings.contextual_chunks) for c in chunks]
+        too_long = [c.chunk_id for c in chunks if not chunker.fits(c)]
+        if too_long:  # the splitter sizes pieces in tokens; this guards against a tokenizer that is not additive
+            raise RuntimeError(f"{len(too_long)} chunks exceed {encoder.max_tokens} tokens: {too_long[:3]}")
+        lexical = LexicalIndex.build(texts, find_acronyms([d.text.text for d in docs]))
+        sentences = SentenceTable.of(chunks)
+        if export is not None:
+            log.info("ONNX encoder %s", export.wait())
+            if settings.embed_int8:
+                quantize_int8(folder / ONNX_FILE, folder / ONNX_INT8_FILE)
+    finally:
+        if export is not None:
+            export.cancel()  # nothing left to stop unless something above failed
     if progress:
         print(f"Embedding {len(chunks)} chunks with {settings.model}", flush=True)
     cache = EmbeddingCache.for_settings(settings, encoder)
     vectors, stats = cache.encode(encoder, texts, progress=progress)
     dense = faiss.IndexFlatIP(encoder.dimension)
     dense.add(vectors)
-    lexical = LexicalIndex.build(texts, find_acronyms([d.text.text for d in docs]))
-    sentences = SentenceTable.of(chunks)
     if progress:
         print(f"Embedding {len(sentences.chunk)} sentences for answer selection", flush=True)
     sentences.vectors, sentence_stats = cache.encode(encoder, sentences.texts(chunks), progress=progress)

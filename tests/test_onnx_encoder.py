@@ -151,3 +151,15 @@ def test_remembered_tokens_are_not_shared_with_callers(retriever):
     first = lex.tokens("Safeguarding enquiries in Birmingham")
     first.append("changed by the caller")
     assert lex.tokens("Safeguarding enquiries in Birmingham") == first[:-1]
+
+
+def test_an_export_that_fails_in_its_process_says_why(tmp_path):
+    from qa.errors import ModelError
+    from qa.onnx_encoder import ModelIdentity, prepare_export
+
+    missing = tmp_path / "no-such-folder"  # the export process cannot write its file there
+    export = prepare_export(tmp_path / "no-index", missing, ModelIdentity.of_default_model(),
+                            cache_dir=tmp_path / "kept")
+    with pytest.raises(ModelError, match="Exporting the embedding model to ONNX failed: .*no-such-folder"):
+        export.wait()
+    assert not (tmp_path / "kept").exists()  # nothing kept from a failed export
