@@ -333,8 +333,7 @@ class Assistant:
     def _term_weights(self, query: str) -> dict[str, float]:
         """The question's words that say what it is about (not the words asking for the kind of answer
         or framing it, not the councils' names, not bare numbers), each weighted by its rarity in the
-        corpus; a word
-        the corpus never uses weighs most."""
+        corpus; a word the corpus never uses weighs most."""
         lex = self.retriever.index.lexical
         return {t: self._idf.get(t, self._max_idf) for t in lex.tokens(topic_of(query))
                 if t not in self._council_tokens and t not in self._framing and not t.isdigit()}

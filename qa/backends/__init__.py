@@ -16,6 +16,7 @@ exact, faiss or qdrant.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -94,13 +95,10 @@ class VectorStore:
         if runs > MAPPED_RUNS:  # many runs (a filter's exact scan): neighbouring pages faulted in together cost less
             return np.asarray(self.sentences[rows])
         if self._fd is None:
-            import os
             import weakref
 
             self._fd = os.open(filename, os.O_RDONLY)
             weakref.finalize(self, os.close, self._fd)
-        import os
-
         width = self.sentences.shape[1] * self.sentences.itemsize
         out = np.empty((len(rows), self.sentences.shape[1]), dtype=self.sentences.dtype)
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1

@@ -263,9 +263,8 @@ class QuantisedStore(VectorStore):
         d = store.chunks.shape[1]
         self.codes = codes
         self.trained = np.asarray(trained, dtype=np.float32)
-        self._lo, width = self.trained[:d], self.trained[d:]
-        self._step = width / 255.0
-        self._lo = self._lo + 0.5 * self._step
+        self._step = self.trained[d:] / 255.0  # width per code step
+        self._lo = self.trained[:d] + 0.5 * self._step  # the value of code 0 (the middle of its step)
         self.exact_chunks = exact_chunks
 
     @classmethod
