@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     if lat:
         print(f"latency: median {statistics.median(lat):.0f} ms | p95 {percentile(lat, 95):.0f} ms | "
               f"max {max(lat):.0f} ms")
-    if lat:  # where the CPU went: the app (its engine and Gradio around it) and the load generator
+        # where the CPU went: the app (its engine and Gradio around it) and the load generator
         per = 1000 / len(lat)
         app = f"app process {server_cpu * per:.1f} ms" if server_cpu is not None else "app in this process"
         print(f"CPU per answered request: {app} | load generator {own_cpu * per:.1f} ms "
