@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval.harness import METHODS, EvalError
-from qa.retriever import fuse, similarities
+from qa.retriever import fuse, rerank_head, similarities
 
 if TYPE_CHECKING:
     import numpy as np
@@ -146,12 +146,13 @@ class BeirIndex:
     """Dense, BM25 and hybrid search over a BEIR corpus, held in memory."""
 
     def __init__(self, doc_ids: list[str], lexical: LexicalIndex, dense: Any, encoder: Encoder,
-                 settings: Settings) -> None:
+                 settings: Settings, tokens: Any = None) -> None:
         self.doc_ids = doc_ids
         self.lexical = lexical
         self.dense = dense  # faiss.IndexFlatIP of normalised document embeddings
         self.encoder = encoder
         self.settings = settings
+        self.tokens = tokens  # the documents' word pieces (qa.late_interaction.TokenTable), for the hybrid's reranking
 
     @classmethod
     def build(cls, data: BeirData, encoder: Encoder, settings: Settings, progress: bool = False) -> BeirIndex:
@@ -160,13 +161,17 @@ class BeirIndex:
         from qa.lexical import LexicalIndex
 
         lexical = LexicalIndex.build(data.texts)
-        vectors = encoder.encode_documents(data.texts, progress=progress)
+        tokens = None
+        if settings.rerank_weight > 0 and hasattr(encoder, "encode_documents_with_tokens"):
+            from qa.late_interaction import TokenTable
+
+            vectors, pieces = encoder.encode_documents_with_tokens(data.texts, progress=progress)
+            tokens = TokenTable.build(pieces, encoder.vocabulary(), vectors.shape[1])
+        else:
+            vectors = encoder.encode_documents(data.texts, progress=progress)
         dense = faiss.IndexFlatIP(vectors.shape[1])
         dense.add(vectors)
-        return cls(data.doc_ids, lexical, dense, encoder, settings)
-
-    def _dense_scores(self, queries: list[str]) -> np.ndarray:
-        return similarities(self.dense, self.encoder.encode_queries(queries))
+        return cls(data.doc_ids, lexical, dense, encoder, settings, tokens)
 
     def rank(self, queries: list[str], method: str, depth: int = RECALL_K) -> list[list[str]]:
         """The `depth` best document ids for each query, best first (ties keep corpus order)."""
@@ -180,15 +185,25 @@ class BeirIndex:
         out: list[list[str]] = []
         for start in range(0, len(cleaned), _QUERY_BLOCK):
             block = cleaned[start : start + _QUERY_BLOCK]
-            dense = self._dense_scores(block) if method != "bm25" else None
+            pieces = None
+            if method == "hybrid" and self.tokens is not None:  # reranked by word pieces, as qa's retriever does
+                vectors, pieces = self.encoder.encode_queries_with_tokens(block)
+                dense = similarities(self.dense, vectors)
+            else:
+                dense = similarities(self.dense, self.encoder.encode_queries(block)) if method != "bm25" else None
             for i, query in enumerate(block):
                 if method == "dense":
                     scores = dense[i]
                 else:
                     lexical = self.lexical.scores(query)
                     scores = lexical if method == "bm25" else fuse(dense[i], lexical, self.settings.dense_weight)
-                order = np.argsort(-scores, kind="stable")[:depth]
-                out.append([self.doc_ids[j] for j in order])
+                order = np.argsort(-scores, kind="stable")
+                if pieces is not None:
+                    head = order[: self.settings.rerank_depth]
+                    reranked = rerank_head(head, scores[head], self.tokens, pieces[i], self.settings.rerank_weight)
+                    if reranked is not None:
+                        order = np.concatenate([reranked[0], order[len(head):]])
+                out.append([self.doc_ids[j] for j in order[:depth]])
         return out
 
 

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 #: hit@k columns of the tables (the run's own k is added when it is not one of these).
 TABLE_KS = (1, 3, 5)
 #: Settings named on the console (all are in --json and --report).
-CONSOLE_SETTINGS = ("model", "chunk_tokens", "chunk_overlap_tokens", "contextual_chunks", "dense_weight")
+CONSOLE_SETTINGS = ("model", "chunk_tokens", "chunk_overlap_tokens", "contextual_chunks", "dense_weight",
+                    "rerank_weight", "rerank_depth")
 _DASH = "-"
 _LABEL = re.compile(r'^[^"\n]*?: (?=")', re.MULTILINE)
 _NUMERIC = re.compile(r"[-+]?[\d.,]+( [a-z]+)?|-")

@@ -111,6 +111,10 @@ class Settings(EnvSettings):
     contextual_chunks: bool = env_field(True, env="QA_CONTEXTUAL_CHUNKS")
     #: Weight of the dense score in the fused score (the lexical score gets 1 - dense_weight).
     dense_weight: float = env_field(0.4, env="QA_DENSE_WEIGHT")
+    #: Hybrid search reorders its best `rerank_depth` chunks by word-piece matches (qa/late_interaction.py):
+    #: the weight of that token score against the hybrid score; 0 turns the reranking off.
+    rerank_weight: float = env_field(0.8, env="QA_RERANK_WEIGHT")
+    rerank_depth: int = env_field(30, env="QA_RERANK_DEPTH")
     max_query_chars: int = env_field(2000, env="QA_MAX_QUERY_CHARS")
     #: torch intra-op threads for the embedding model (process-wide); 1 answers one question fastest
     #: on a small shared machine (2 threads measured 0.5 s p95 under load). 0 leaves torch's default.
@@ -139,6 +143,10 @@ class Settings(EnvSettings):
             )
         if not 0.0 <= self.dense_weight <= 1.0:
             raise QAError(f"dense_weight must be between 0 and 1. Currently, dense_weight is {self.dense_weight}")
+        if not 0.0 <= self.rerank_weight <= 1.0:
+            raise QAError(f"rerank_weight must be between 0 and 1. Currently, rerank_weight is {self.rerank_weight}")
+        if self.rerank_depth < 1:
+            raise QAError(f"rerank_depth must be at least 1. Currently, rerank_depth is {self.rerank_depth}")
         if self.torch_threads < 0:
             raise QAError(f"torch_threads must be 0 or more. Currently, it is {self.torch_threads}")
         if self.max_report_mb < 1:

@@ -93,22 +93,91 @@ class EmbeddingCache:
         return np.ascontiguousarray(out), CacheStats(embedded=len(missing), cached=len(texts) - len(missing))
 
     def _save(self, keys: list[bytes], vectors: np.ndarray) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            shards = sorted(self.folder.glob("shard-*.npz"))
-            if len(shards) >= _MAX_SHARDS:  # merge everything known into one shard
-                all_vectors = self._load()
-                keys, vectors = list(all_vectors), np.stack(list(all_vectors.values()))
-            name = f"shard-{time.time_ns():020d}-{os.getpid()}.npz"
-            tmp = self.folder / f".{name}.tmp"
-            key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32)
-            with open(tmp, "wb") as fh:
-                np.savez(fh, keys=key_array, vectors=np.asarray(vectors, dtype=np.float32))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.folder / name)
-            if len(shards) >= _MAX_SHARDS:
-                for old in shards:
-                    old.unlink(missing_ok=True)
-        except OSError as exc:  # the cache only saves time: a read-only disk must not fail the build
-            log.warning("could not write the embedding cache in %s (%s)", self.folder, exc)
+        shards = sorted(self.folder.glob("shard-*.npz"))
+        if len(shards) >= _MAX_SHARDS:  # merge everything known into one shard
+            all_vectors = self._load()
+            keys, vectors = list(all_vectors), np.stack(list(all_vectors.values()))
+        _write_shard(self.folder, shards if len(shards) >= _MAX_SHARDS else [],
+                     keys=_key_array(keys), vectors=np.asarray(vectors, dtype=np.float32))
+
+
+class TokenCache:
+    """Word-piece vectors of texts already embedded (`qa/late_interaction.py`), beside the vector cache.
+
+    Filled by the same model run as the texts' vectors: a text missing from either cache is
+    embedded once, and both caches get its result. Shards hold the keys, each text's number of
+    pieces, the piece ids and their vectors in float16 (as the index stores them).
+    """
+
+    def __init__(self, vectors: EmbeddingCache) -> None:
+        self.vector_cache = vectors
+        self.folder = vectors.folder.with_name(vectors.folder.name + "-tokens")
+        self._pieces: dict[bytes, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def _load(self) -> dict[bytes, tuple[np.ndarray, np.ndarray]]:
+        if self._pieces is None:
+            self._pieces = {}
+            for shard in sorted(self.folder.glob("shard-*.npz")):
+                try:
+                    with np.load(shard, allow_pickle=False) as data:
+                        keys, lengths, ids, vectors = data["keys"], data["lengths"], data["ids"], data["vectors"]
+                    if keys.shape != (len(lengths), 32) or len(ids) != len(vectors) or len(ids) != int(lengths.sum()):
+                        raise ValueError("bad shape")
+                except Exception as exc:  # a damaged shard only costs re-embedding its texts
+                    log.warning("skipping damaged word-piece cache shard %s (%s)", shard, exc)
+                    continue
+                ends = np.cumsum(lengths)
+                for k, a, b in zip(keys, ends - lengths, ends):
+                    self._pieces[k.tobytes()] = (ids[a:b], vectors[a:b])
+        return self._pieces
+
+    def encode(self, encoder, texts: list[str], progress: bool = False) -> tuple[np.ndarray, list, CacheStats]:
+        """Vectors of `texts` and their word pieces (`TokenVectors`), embedding only what is not cached."""
+        from qa.late_interaction import TokenVectors
+
+        pieces, vectors = self._load(), self.vector_cache._load()
+        keys = [text_key(t) for t in texts]
+        missing = {k: t for k, t in zip(keys, texts) if k not in pieces or k not in vectors}
+        if missing:
+            new_vectors, new_pieces = encoder.encode_documents_with_tokens(list(missing.values()), progress=progress)
+            for k, v, p in zip(missing, new_vectors, new_pieces):
+                vectors[k] = v
+                pieces[k] = (p.ids, p.vectors.astype(np.float16))
+            self.vector_cache._save(list(missing), new_vectors)
+            self._save(list(missing))
+        out = [TokenVectors(*pieces[k]) for k in keys]
+        dim = encoder.dimension
+        stacked = np.stack([vectors[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
+        return np.ascontiguousarray(stacked), out, CacheStats(embedded=len(missing), cached=len(texts) - len(missing))
+
+    def _save(self, keys: list[bytes]) -> None:
+        shards = sorted(self.folder.glob("shard-*.npz"))
+        if len(shards) >= _MAX_SHARDS:
+            keys = list(self._load())
+        rows = [self._pieces[k] for k in keys]
+        dim = rows[0][1].shape[1] if rows else 0
+        _write_shard(self.folder, shards if len(shards) >= _MAX_SHARDS else [], keys=_key_array(keys),
+                     lengths=np.array([len(i) for i, _ in rows], dtype=np.int64),
+                     ids=np.concatenate([i for i, _ in rows]).astype(np.int32) if rows else np.zeros(0, np.int32),
+                     vectors=np.concatenate([v for _, v in rows]) if rows else np.zeros((0, dim), np.float16))
+
+
+def _key_array(keys: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32)
+
+
+def _write_shard(folder: Path, replaces: list[Path], **arrays: np.ndarray) -> None:
+    """Write a new shard atomically (temporary file, then rename), then remove the shards it `replaces`."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"shard-{time.time_ns():020d}-{os.getpid()}.npz"
+        tmp = folder / f".{name}.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / name)
+        for old in replaces:
+            old.unlink(missing_ok=True)
+    except OSError as exc:  # the cache only saves time: a read-only disk must not fail the build
+        log.warning("could not write the embedding cache in %s (%s)", folder, exc)

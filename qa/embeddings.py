@@ -133,8 +133,35 @@ class Encoder:
         with self._lock:
             return len(self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
+    def vocabulary(self) -> list[str]:
+        """The tokenizer's word pieces, by id."""
+        return self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, query=True)
+
+    def encode_queries_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list]:
+        """`encode_queries`, and each question's word pieces with their vectors (same model run)."""
+        return self._encode_with_tokens(texts, query=True)
+
+    def encode_documents_with_tokens(self, texts: list[str], progress: bool = False) -> tuple[np.ndarray, list]:
+        """`encode_documents`, and each text's word pieces with their vectors (same model run)."""
+        return self._encode_with_tokens(texts, query=False, progress=progress)
+
+    def _encode_with_tokens(self, texts: list[str], query: bool, progress: bool = False) -> tuple[np.ndarray, list]:
+        from qa.late_interaction import TokenVectors
+
+        fn = self._model.encode_query if query else self._model.encode_document
+        with self._lock:
+            items = fn(list(texts), batch_size=32, output_value=None, show_progress_bar=progress)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        pieces = []
+        for i, item in enumerate(items):
+            vectors[i] = _normalised(item["sentence_embedding"].float().cpu().numpy())
+            n = int(item["attention_mask"].sum())  # [CLS] and [SEP] carry no word of the text: left out
+            ids = item["input_ids"][1:n - 1].cpu().numpy().astype(np.int32)
+            pieces.append(TokenVectors(ids, _normalised(item["token_embeddings"][1:n - 1].float().cpu().numpy())))
+        return vectors, pieces
 
     def encode_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, query=False, progress=progress)
@@ -145,3 +172,8 @@ class Encoder:
             vectors = fn(list(texts), batch_size=32, convert_to_numpy=True, normalize_embeddings=True,
                          show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    """`x` scaled to unit length along its last axis (float32)."""
+    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)

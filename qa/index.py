@@ -10,6 +10,9 @@
                       (the answer engine scores sentences without running the model on them)
       encoder.onnx    the embedding model exported to ONNX, and its tokenizer.json (default model
                       only): questions are encoded with it, without torch (see qa/onnx_encoder.py)
+      tokens.npy      every chunk's word-piece vectors (8-bit codes), with token_offsets.npy,
+                      token_weights.npy and token_quantiser.npy (default model only), for
+                      token-level reranking (see qa/late_interaction.py)
 
 Writes are atomic: a new index is built in a sibling folder, moved into `.index.generations/`,
 and `index` (a symbolic link) is switched to it with one rename, so a failed build leaves the
@@ -45,16 +48,17 @@ from qa.checksums import VERIFIED_FILE, sha256_file, verified_sha256
 from qa.chunks import Chunk, Chunker, mark_duplicates
 from qa.config import DEFAULT_MODEL, Settings
 from qa.corpus import corpus_hashes, load_corpus
-from qa.embedding_cache import CACHE_DIR_NAME, EmbeddingCache
+from qa.embedding_cache import CACHE_DIR_NAME, EmbeddingCache, TokenCache
 from qa.embeddings import Encoder
 from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from qa.late_interaction import TOKENS, TokenTable
 from qa.lexical import LexicalIndex
 from qa.locks import LockTimeout, file_lock
 from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 3: the ONNX query encoder is stored with the index
+FORMAT_VERSION = 4  # 3: the ONNX query encoder is stored with the index; 4: and the chunks' word pieces
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 DENSE = "dense.faiss"
@@ -76,6 +80,8 @@ class SearchIndex:
     lexical: LexicalIndex
     sentences: SentenceTable
     manifest: dict
+    #: every chunk's word-piece vectors, for token-level reranking (None: not built for this model)
+    tokens: TokenTable | None = None
     #: files written with the index, by name: source path to copy (e.g. the exported ONNX model)
     extra_files: dict[str, Path] = field(default_factory=dict)
 
@@ -163,7 +169,12 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
     if progress:
         print(f"Embedding {len(chunks)} chunks with {settings.model}", flush=True)
     cache = EmbeddingCache.for_settings(settings, encoder)
-    vectors, stats = cache.encode(encoder, texts, progress=progress)
+    tokens = None
+    if hasattr(encoder, "encode_documents_with_tokens"):  # word pieces from the same model run
+        vectors, pieces, stats = TokenCache(cache).encode(encoder, texts, progress=progress)
+        tokens = TokenTable.build(pieces, encoder.vocabulary(), encoder.dimension)
+    else:
+        vectors, stats = cache.encode(encoder, texts, progress=progress)
     dense = faiss.IndexFlatIP(encoder.dimension)
     dense.add(vectors)
     if progress:
@@ -181,7 +192,7 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
         "libraries": {name: _version(name) for name in _LIBRARIES},
         "embedding_cache": {"embedded": stats.embedded, "cached": stats.cached},
     } | extra_manifest
-    index = SearchIndex(chunks, dense, lexical, sentences, manifest, extra_files)
+    index = SearchIndex(chunks, dense, lexical, sentences, manifest, tokens, extra_files)
     index._staging = staging  # the exported files live as long as the index object that saves them
     return index
 
@@ -267,6 +278,8 @@ def _save_generation(index: SearchIndex, folder: Path) -> None:
         st = index.sentences
         with open(tmp / SENTENCES, "wb") as fh:
             np.savez(fh, chunk=st.chunk, start=st.start, end=st.end, vectors=st.vectors)
+        if index.tokens is not None:
+            index.tokens.save(tmp)
         files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = index.manifest | {"files": files}
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -408,6 +421,8 @@ def _load_index(folder: Path, expected: dict) -> SearchIndex:
         lexical = LexicalIndex.load(folder / LEXICAL, len(chunks))
         with np.load(folder / SENTENCES, allow_pickle=False) as arrays:
             sentences = SentenceTable(*(np.asarray(arrays[k]) for k in ("chunk", "start", "end", "vectors")))
+        tokens = (TokenTable.load(folder, len(chunks), expected["model"]["dimension"])
+                  if TOKENS in manifest["files"] else None)
     except Exception as exc:  # checksums matched, so this is a writer bug or a foreign file
         raise IndexCorruptError(f"Cannot read the index in {folder} ({type(exc).__name__}: {exc}). "
                                 f"{REBUILD_HINT}") from exc
@@ -416,7 +431,7 @@ def _load_index(folder: Path, expected: dict) -> SearchIndex:
             or sentences.vectors.shape != (manifest.get("sentences"), dimension)):
         raise IndexCorruptError(f"The index in {folder} holds {dense.ntotal} vectors of dimension {dense.d} for "
                                 f"{len(chunks)} chunks; expected dimension {dimension}. {REBUILD_HINT}")
-    return SearchIndex(chunks, dense, lexical, sentences, manifest)
+    return SearchIndex(chunks, dense, lexical, sentences, manifest, tokens)
 
 
 def _version(name: str) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 from qa.checksums import VERIFIED_FILE, sha256_file, verified_sha256
 from qa.config import DEFAULT_MODEL
 from qa.errors import ModelError
+from qa.late_interaction import TokenVectors
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ OPSET = 17
 #: scaled-dot-product kernel: ONNX Runtime recognises that pattern and runs its own fused attention,
 #: 1.27x the documents per second of the "sdpa" export on this machine (vectors equal to 2e-7).
 ATTENTION = "eager"
+#: The graph's outputs: the pooled, normalised text vector, and each word piece's normalised vector.
+OUTPUTS = ("embedding", "tokens")
 
 
 class ModelIdentity:
@@ -171,21 +174,38 @@ class OnnxEncoder:
         with self._lock:
             return len(self.tokenizer.encode(text, add_special_tokens=True).ids)
 
+    def vocabulary(self) -> list[str]:
+        """The tokenizer's word pieces, by id."""
+        with self._lock:
+            tok = self.tokenizer
+            return [tok.id_to_token(i) or "" for i in range(tok.get_vocab_size())]
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(list(texts), self.model_path, self.threads, batch_size=32)
+        return self._encode(list(texts), self.model_path, self.threads, batch_size=32)[0]
+
+    def encode_queries_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[TokenVectors]]:
+        """`encode_queries`, and each question's word pieces with their vectors (same model run)."""
+        return self._encode(list(texts), self.model_path, self.threads, batch_size=32, tokens=True)
 
     def encode_documents(self, texts: list[str], progress: bool = False, threads: int = 0,
                          batch_size: int = 16) -> np.ndarray:
         """Vectors of `texts`, batched by length; `threads` 0 uses every core. (Batches of 16 embedded
         the build's 1,542 texts at 209 texts/s, of 32 at 198, of 64 at 176: medians of 4.)"""
         return self._encode(list(texts), self.document_model_path, threads or (os.cpu_count() or 1),
-                            batch_size=batch_size, progress=progress)
+                            batch_size=batch_size, progress=progress)[0]
+
+    def encode_documents_with_tokens(self, texts: list[str], progress: bool = False
+                                     ) -> tuple[np.ndarray, list[TokenVectors]]:
+        """`encode_documents`, and each text's word pieces with their vectors (same model run)."""
+        return self._encode(list(texts), self.document_model_path, os.cpu_count() or 1, batch_size=16,
+                            progress=progress, tokens=True)
 
     def _encode(self, texts: list[str], path: Path, threads: int, batch_size: int,
-                progress: bool = False) -> np.ndarray:
+                progress: bool = False, tokens: bool = False) -> tuple[np.ndarray, list[TokenVectors]]:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        pieces_out: list[TokenVectors] = [None] * len(texts) if tokens else []
         if not texts:
-            return out
+            return out, pieces_out
         # the lock guards the tokenizer (not safe to share between threads) and the session cache;
         # ONNX Runtime's run is thread-safe, so questions asked at once are encoded at once
         with self._lock:
@@ -193,6 +213,7 @@ class OnnxEncoder:
             pieces = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
         lengths = np.array([min(len(ids), self.max_tokens) for ids in pieces])
         order = np.argsort(-lengths, kind="stable")  # longest first: batches of similar length
+        outputs = list(OUTPUTS) if tokens else [OUTPUTS[0]]
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -209,14 +230,24 @@ class OnnxEncoder:
                     e = e[:-1] + pieces[i][-1:]
                 ids[r, : len(e)] = e
                 mask[r, : len(e)] = 1
-            (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                            "token_type_ids": np.zeros_like(ids)})
-            out[rows] = vectors
+            try:
+                result = session.run(outputs, {"input_ids": ids, "attention_mask": mask,
+                                               "token_type_ids": np.zeros_like(ids)})
+            except Exception as exc:  # an export from before the token output: rebuild to get it
+                if not tokens:
+                    raise
+                raise ModelError(f"The ONNX encoder {path} has no word-piece output ({type(exc).__name__}). "
+                                 "Rebuild the index with: python -m qa build") from exc
+            out[rows] = result[0]
+            if tokens:
+                for r, i in enumerate(rows):
+                    n = int(lengths[i])  # [CLS] and [SEP] carry no word of the text: left out
+                    pieces_out[i] = TokenVectors(ids[r, 1:n - 1].astype(np.int32), result[1][r, 1:n - 1])
             if bar is not None:
                 bar.update(len(rows))
         if bar is not None:
             bar.close()
-        return out
+        return out, pieces_out
 
 
 # -- export (needs torch; run once per index generation, or reused from the previous index) -----
@@ -253,7 +284,9 @@ def export_default_model(folder: Path, encoder=None, quantize: bool = False) -> 
                                 token_type_ids=token_type_ids).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2, dim=1)
+            # every word piece's own vector too, for token-level reranking (qa/late_interaction.py)
+            return (torch.nn.functional.normalize(mean, p=2, dim=1),
+                    torch.nn.functional.normalize(hidden, p=2, dim=2))
 
     from tokenizers import Tokenizer
 
@@ -263,7 +296,8 @@ def export_default_model(folder: Path, encoder=None, quantize: bool = False) -> 
     ids = torch.tensor([e.ids for e in sample])
     args = (ids, torch.tensor([e.attention_mask for e in sample]), torch.zeros_like(ids))
     axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-            "token_type_ids": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}}
+            "token_type_ids": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"},
+            "tokens": {0: "batch", 1: "tokens"}}
     target = folder / ONNX_FILE
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on shapes it records as constants
@@ -272,7 +306,7 @@ def export_default_model(folder: Path, encoder=None, quantize: bool = False) -> 
         try:
             torch.onnx.export(Pooled(transformer).eval(), args, str(target), dynamo=False, opset_version=OPSET,
                               input_names=["input_ids", "attention_mask", "token_type_ids"],
-                              output_names=["embedding"], dynamic_axes=axes, do_constant_folding=True)
+                              output_names=list(OUTPUTS), dynamic_axes=axes, do_constant_folding=True)
         finally:  # the encoder may go on embedding under torch
             if attention is not None:
                 transformer.set_attn_implementation(attention)
@@ -368,7 +402,8 @@ def quantize_int8(source: Path, target: Path) -> None:
 def query_encoder_manifest(identity: ModelIdentity) -> dict:
     """The manifest entry that says which ONNX export an index holds and what it was made from."""
     return {"file": ONNX_FILE, "tokenizer": TOKENIZER_FILE, "runtime": "onnxruntime", "opset": OPSET,
-            "attention": ATTENTION, "exported_from_sha256": identity.weights_sha256, "pooling": "mean, L2-normalised"}
+            "attention": ATTENTION, "exported_from_sha256": identity.weights_sha256, "pooling": "mean, L2-normalised",
+            "outputs": list(OUTPUTS)}
 
 
 class Export:

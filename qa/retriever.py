@@ -248,7 +248,14 @@ class Retriever:
             raise QueryError(f"k must be a whole number from 1 to {MAX_K}. Currently, k is {k!r}")
         cleaned = [clean_query(q, self.settings.max_query_chars) for q in queries]
         allowed = self._mask(filters or Filters())
-        vectors = self._encode(cleaned) if method != "bm25" else None
+        pieces = None
+        if method == "bm25":
+            vectors = None
+        elif method == "hybrid" and self._reranks:
+            vectors, pieces = self.encoder.encode_queries_with_tokens(cleaned)
+            self._check_dimension(vectors)
+        else:
+            vectors = self._encode(cleaned)
         candidates = self.backend.candidates(vectors, cleaned, allowed, method)
         full = vectors is not None and any(c.chunks is None for c in candidates)
         dense = self._dense_scores(vectors) if full else None
@@ -268,6 +275,8 @@ class Retriever:
                 fused = self._fuse(dense_i, lexical_i if method != "dense" else None)
                 order = ids[np.argsort(-fused, kind="stable")]
                 scores = dict(zip(ids.tolist(), fused.tolist()))
+            if pieces is not None:
+                order, scores = self._rerank(order, scores, allowed, pieces[i])
             chunk_ids = self._top(order, allowed, k)
             passages = [self._passage(self._chunks[j], float(scores[best]), self._also_in(j))
                         for j, best in chunk_ids]
@@ -277,10 +286,45 @@ class Retriever:
 
     def _encode(self, queries: list[str]) -> np.ndarray:
         vectors = self.encoder.encode_queries(queries)
+        self._check_dimension(vectors)
+        return vectors
+
+    def _check_dimension(self, vectors: np.ndarray) -> None:
         if vectors.shape[1] != self.index.dimension:  # FAISS only asserts this, and not under -O
             raise QueryError(f"The query vectors have dimension {vectors.shape[1]}, the index "
                              f"{self.index.dimension}; the index was built with another model.")
-        return vectors
+
+    @property
+    def _reranks(self) -> bool:
+        """Hybrid search reranks: it is on, the index holds the chunks' word pieces and the encoder
+        gives the question's."""
+        return (self.settings.rerank_weight > 0 and self.index.tokens is not None
+                and hasattr(self.encoder, "encode_queries_with_tokens"))
+
+    def _rerank(self, order: np.ndarray, scores, allowed: np.ndarray | None, question) -> tuple[np.ndarray, object]:
+        """Reorder the best `rerank_depth` chunks of `order` (those the filters allow) by word pieces
+        (`rerank_head`); the rest follow, as they were.
+
+        `scores` (every chunk's array, or a dict of the candidates') become the blended scores, which
+        keep the order: the others get their rescaled hybrid score at the same weight (below 0).
+        """
+        head = order if allowed is None else order[allowed[order]]
+        head = head[: self.settings.rerank_depth]
+        hybrid = scores[head] if isinstance(scores, np.ndarray) else np.array([scores[j] for j in head.tolist()])
+        a = self.settings.rerank_weight
+        reranked = rerank_head(head, hybrid, self.index.tokens, question, a)
+        if reranked is None:
+            return order, scores
+        ranked, blended = reranked
+        order = np.concatenate([ranked, order[~np.isin(order, head)]])
+        lo, hi = float(hybrid.min()), float(hybrid.max())
+        span = hi - lo if hi - lo >= 1e-9 else 1.0
+        if isinstance(scores, np.ndarray):
+            new = (1 - a) * (scores - lo) / span
+            new[ranked] = blended
+        else:
+            new = {j: (1 - a) * (s - lo) / span for j, s in scores.items()} | dict(zip(ranked.tolist(), blended.tolist()))
+        return order, new
 
     def _dense_scores(self, vectors: np.ndarray) -> np.ndarray:
         """Cosine similarity of each chunk: the mean of the whole chunk's and its best sentence's.
@@ -395,6 +439,20 @@ def similarities(dense_index, vectors: np.ndarray) -> np.ndarray:
 def fuse(dense: np.ndarray, lexical: np.ndarray, dense_weight: float) -> np.ndarray:
     """The hybrid score: dense and BM25 scores each min-max rescaled over the candidates, then mixed."""
     return dense_weight * _rescale(dense) + (1.0 - dense_weight) * _rescale(lexical)
+
+
+def rerank_head(head: np.ndarray, hybrid: np.ndarray, tokens, question, weight: float
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The chunks `head` (best first, with their hybrid scores) reordered by the blend of hybrid score
+    and word-piece match (`tokens.scores`, qa/late_interaction.py), each min-max rescaled over the
+    head, the token score weighted `weight`; with the blended scores, best first. None when there is
+    nothing to rerank on (fewer than two chunks, or a question of punctuation only)."""
+    token_scores = tokens.scores(question, head) if len(head) > 1 else None
+    if token_scores is None:
+        return None
+    blended = (1 - weight) * _rescale(hybrid) + weight * _rescale(token_scores)
+    order = np.argsort(-blended, kind="stable")
+    return head[order], blended[order]
 
 
 def _rescale(scores: np.ndarray) -> np.ndarray:

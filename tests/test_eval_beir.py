@@ -119,10 +119,33 @@ def test_beir_bm25_ranking_and_ties(tmp_path, encoder):
 
 
 @pytest.mark.slow
+def test_beir_hybrid_reranks_its_head_by_word_pieces_as_the_retriever_does(tmp_path, encoder):
+    from qa.config import Settings
+    from qa.retriever import rerank_head, similarities
+
+    settings = Settings(rerank_depth=4)
+    index = BeirIndex.build(load_beir(make_beir(tmp_path / "b")), encoder, settings)
+    assert index.tokens is not None and len(index.tokens.offsets) == 7
+    query = "which sport has a goalkeeper"
+    vectors, (pieces,) = encoder.encode_queries_with_tokens([query])
+    fused = fuse(similarities(index.dense, vectors)[0], index.lexical.scores(query), settings.dense_weight)
+    order = np.argsort(-fused, kind="stable")
+    head, _ = rerank_head(order[:4], fused[order[:4]], index.tokens, pieces, settings.rerank_weight)
+    assert index.rank([query], "hybrid") == [[index.doc_ids[j] for j in [*head, *order[4:]]]]
+    plain = BeirIndex.build(load_beir(make_beir(tmp_path / "b")), encoder, Settings(rerank_weight=0.0))
+    assert plain.tokens is None
+    assert plain.rank([query], "hybrid") == [[plain.doc_ids[j] for j in order]]
+
+
+@pytest.mark.slow
 def test_beir_fusion_matches_the_retriever(retriever):
     """The BEIR hybrid must mix scores exactly as qa's retriever does, or the comparison is moot."""
+    from qa import Retriever
+
     query = "How many young people were waiting for a transition assessment?"
-    hybrid = retriever.retrieve_batch([query], 5, method="hybrid")[0]
+    fusion_only = Retriever(retriever.index, retriever.encoder, list(retriever.documents.values()),
+                            retriever.settings.with_(rerank_weight=0.0))
+    hybrid = fusion_only.retrieve_batch([query], 5, method="hybrid")[0]
     lexical = retriever.index.lexical.scores(hybrid.query)
     fused = fuse(hybrid.dense_scores, lexical, retriever.settings.dense_weight)
     scores = [p.score for p in hybrid.passages]

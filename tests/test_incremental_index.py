@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qa import Retriever
-from qa.embedding_cache import EmbeddingCache, text_key
+from qa.embedding_cache import EmbeddingCache, TokenCache, text_key
 from qa.index import SentenceTable
 from qa.library import Library
 
@@ -33,8 +33,8 @@ def _texts(chunks, contextual=True) -> set[str]:
 def grown(retriever, encoder, tmp_path_factory):
     """The session's corpus plus 003 added from its PDF, indexed incrementally.
 
-    Its embedding cache holds exactly the session index's vectors (other tests may have put more
-    in the session's own cache), so what the add embeds is known.
+    Its embedding cache holds exactly the session index's vectors and word pieces (other tests may
+    have put more in the session's own cache), so what the add embeds is known.
     """
     base = retriever.settings
     root = tmp_path_factory.mktemp("grown")
@@ -46,6 +46,11 @@ def grown(retriever, encoder, tmp_path_factory):
     texts = [c.indexed_text(settings.contextual_chunks) for c in index.chunks] + index.sentences.texts(index.chunks)
     vectors = np.vstack([index.dense.reconstruct_n(0, index.dense.ntotal), index.sentences.vectors])
     cache._save([text_key(t) for t in texts], vectors)
+    chunk_keys = [text_key(t) for t in texts[: len(index.chunks)]]  # and the chunks' word pieces
+    pieces = TokenCache(EmbeddingCache.for_settings(base, encoder))._load()
+    tokens = TokenCache(cache)
+    tokens._pieces = {k: pieces[k] for k in chunk_keys}
+    tokens._save(chunk_keys)
     lib = Library(settings, encoder=encoder)
     before = lib.update_index()
     added = lib.add(TESTDATA / "converted" / "003.pdf", publisher="Peer challenge team")
