@@ -315,6 +315,7 @@ class Assistant:
         specific = sorted(weights, key=lambda t: (-weights[t], t))[:2]
         kinds = asked_kinds(query)
         quoted = " ".join(q.text for q in answer.quotes)
+        first = answer.quotes[0].text
         top3 = sorted(weights, key=lambda t: (-weights[t], t))[:3]
         quoted_tokens = set(self.retriever.index.lexical.tokens(quoted, expand_acronyms=True))
         return {
@@ -326,7 +327,9 @@ class Assistant:
             "sentence_missing": sum(t not in quoted_tokens for t in top3) / max(1, len(top3)),
             "unknown_share": sum(w for t, w in weights.items() if t not in self._idf) / total,
             "kind_asked": float(bool(kinds)),
-            "kind_missing": float(bool(kinds) and not any(has_kind(k, _without_words_of(quoted, query)
+            "kind_missing": float(bool(kinds) and not any(has_kind(k, _without_words_of(first, query)
+                                                                   if k in _NAMED_KINDS else first) for k in kinds)),
+            "kind_missing_any": float(bool(kinds) and not any(has_kind(k, _without_words_of(quoted, query)
                                                                    if k in _NAMED_KINDS else quoted) for k in kinds)),
         }
 

@@ -33,6 +33,7 @@ FEATURES: tuple[str, ...] = (
     "unknown_share",  # share (by rarity) of the question's words the corpus never uses
     "kind_asked",     # the question asks for a kind of answer: figure, date, name, phone, place, rating
     "kind_missing",   # ... and the best sentence holds none of that kind
+    "kind_missing_any",   # ... and no quoted sentence holds any
 )
 
 # The kind of answer a question asks for, from its interrogative phrase (a closed class of English
