@@ -11,7 +11,7 @@
       encoder.onnx    the embedding model exported to ONNX, and its tokenizer.json (default model
                       only): questions are encoded with it, without torch (see qa/onnx_encoder.py)
       tokens.npy      every chunk's word-piece vectors (8-bit codes), with token_offsets.npy,
-                      token_weights.npy and token_quantiser.npy (default model only), for
+                      token_weights.npy, token_projection.npy and token_quantiser.npy, for
                       token-level reranking (see qa/late_interaction.py)
 
 Writes are atomic: a new index is built in a sibling folder, moved into `.index.generations/`,

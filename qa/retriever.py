@@ -267,16 +267,19 @@ class Retriever:
                 lexical = self.index.lexical.scores(query)
             if ids is None:
                 scores = self._fuse(None if dense is None else dense[i], lexical)
-                order = np.argsort(-scores, kind="stable")
+                order = at = np.argsort(-scores, kind="stable")
                 dense_i = None if dense is None else dense[i]
+                parts = (dense_i, lexical)
             else:  # the backend's candidates, scored exactly and fused among themselves
                 dense_i = None if vectors is None else self.backend.store.dense_scores(vectors[i], ids)
                 lexical_i = candidates[i].chunk_lexical if lexical is None else lexical[ids]
                 fused = self._fuse(dense_i, lexical_i if method != "dense" else None)
-                order = ids[np.argsort(-fused, kind="stable")]
+                at = np.argsort(-fused, kind="stable")
+                order = ids[at]
                 scores = dict(zip(ids.tolist(), fused.tolist()))
+                parts = (dense_i, lexical_i)
             if pieces is not None:
-                order, scores = self._rerank(order, scores, allowed, pieces[i])
+                order, scores = self._rerank(order, scores, allowed, pieces[i], parts, at)
             chunk_ids = self._top(order, allowed, k)
             passages = [self._passage(self._chunks[j], float(scores[best]), self._also_in(j))
                         for j, best in chunk_ids]
@@ -301,22 +304,29 @@ class Retriever:
         return (self.settings.rerank_weight > 0 and self.index.tokens is not None
                 and hasattr(self.encoder, "encode_queries_with_tokens"))
 
-    def _rerank(self, order: np.ndarray, scores, allowed: np.ndarray | None, question) -> tuple[np.ndarray, object]:
+    def _rerank(self, order: np.ndarray, scores, allowed: np.ndarray | None, question,
+                parts: tuple[np.ndarray, np.ndarray], at: np.ndarray) -> tuple[np.ndarray, object]:
         """Reorder the best `rerank_depth` chunks of `order` (those the filters allow) by word pieces
         (`rerank_head`); the rest follow, as they were.
 
+        The head's hybrid score is fused anew from its dense and BM25 scores (`parts`, where the
+        chunks of `order` are at `at`), each rescaled over the head alone: a fast path whose
+        candidates give the scores' overall ranges only approximately blends exactly as a full scan.
         `scores` (every chunk's array, or a dict of the candidates') become the blended scores, which
         keep the order: the others get their rescaled hybrid score at the same weight (below 0).
         """
-        head = order if allowed is None else order[allowed[order]]
-        head = head[: self.settings.rerank_depth]
-        hybrid = scores[head] if isinstance(scores, np.ndarray) else np.array([scores[j] for j in head.tolist()])
+        keep = slice(None) if allowed is None else allowed[order]
+        head, where = order[keep][: self.settings.rerank_depth], at[keep][: self.settings.rerank_depth]
+        if len(head) < 2:  # nothing to reorder (the filters may leave no chunk at all)
+            return order, scores
         a = self.settings.rerank_weight
-        reranked = rerank_head(head, hybrid, self.index.tokens, question, a)
+        reranked = rerank_head(head, fuse(parts[0][where], parts[1][where], self.settings.dense_weight),
+                               self.index.tokens, question, a)
         if reranked is None:
             return order, scores
         ranked, blended = reranked
         order = np.concatenate([ranked, order[~np.isin(order, head)]])
+        hybrid = scores[head] if isinstance(scores, np.ndarray) else np.array([scores[j] for j in head.tolist()])
         lo, hi = float(hybrid.min()), float(hybrid.max())
         span = hi - lo if hi - lo >= 1e-9 else 1.0
         if isinstance(scores, np.ndarray):
@@ -446,8 +456,8 @@ def rerank_head(head: np.ndarray, hybrid: np.ndarray, tokens, question, weight: 
     """The chunks `head` (best first, with their hybrid scores) reordered by the blend of hybrid score
     and word-piece match (`tokens.scores`, qa/late_interaction.py), each min-max rescaled over the
     head, the token score weighted `weight`; with the blended scores, best first. None when there is
-    nothing to rerank on (fewer than two chunks, or a question of punctuation only)."""
-    token_scores = tokens.scores(question, head) if len(head) > 1 else None
+    nothing to rerank on (a question of punctuation only)."""
+    token_scores = tokens.scores(question, head)
     if token_scores is None:
         return None
     blended = (1 - weight) * _rescale(hybrid) + weight * _rescale(token_scores)

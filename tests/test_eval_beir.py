@@ -128,9 +128,11 @@ def test_beir_hybrid_reranks_its_head_by_word_pieces_as_the_retriever_does(tmp_p
     assert index.tokens is not None and len(index.tokens.offsets) == 7
     query = "which sport has a goalkeeper"
     vectors, (pieces,) = encoder.encode_queries_with_tokens([query])
-    fused = fuse(similarities(index.dense, vectors)[0], index.lexical.scores(query), settings.dense_weight)
-    order = np.argsort(-fused, kind="stable")
-    head, _ = rerank_head(order[:4], fused[order[:4]], index.tokens, pieces, settings.rerank_weight)
+    dense, lexical = similarities(index.dense, vectors)[0], index.lexical.scores(query)
+    order = np.argsort(-fuse(dense, lexical, settings.dense_weight), kind="stable")
+    top = order[:4]  # its hybrid score fused anew from the parts rescaled over it
+    head, _ = rerank_head(top, fuse(dense[top], lexical[top], settings.dense_weight), index.tokens, pieces,
+                          settings.rerank_weight)
     assert index.rank([query], "hybrid") == [[index.doc_ids[j] for j in [*head, *order[4:]]]]
     plain = BeirIndex.build(load_beir(make_beir(tmp_path / "b")), encoder, Settings(rerank_weight=0.0))
     assert plain.tokens is None
