@@ -58,3 +58,14 @@ def test_start_up_output_is_quiet_and_says_where_the_app_listens(retriever):
     for noise in ("AVX2", "DEBUG", "Loading weights", "share=True", "Traceback"):
         assert noise not in output, output
     assert len(lines) <= 3, output
+
+
+@pytest.mark.parametrize("given, threads", [(None, 1), ("2", 2)])
+def test_the_app_runs_blas_on_one_thread_unless_told_otherwise(given, threads):
+    code = ("import app; app.one_blas_thread(); import numpy, threadpoolctl; "
+            "print([i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'])")
+    env = {k: v for k, v in _env().items() if k != "OPENBLAS_NUM_THREADS"}
+    if given:
+        env["OPENBLAS_NUM_THREADS"] = given
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == str([threads]), out.stderr
