@@ -333,7 +333,8 @@ class Retriever:
             new = (1 - a) * (scores - lo) / span
             new[ranked] = blended
         else:
-            new = {j: (1 - a) * (s - lo) / span for j, s in scores.items()} | dict(zip(ranked.tolist(), blended.tolist()))
+            new = ({j: (1 - a) * (s - lo) / span for j, s in scores.items()}
+                   | dict(zip(ranked.tolist(), blended.tolist())))
         return order, new
 
     def _dense_scores(self, vectors: np.ndarray) -> np.ndarray:
