@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,15 +63,8 @@ class EmbeddingCache:
     def _load(self) -> dict[bytes, np.ndarray]:
         if self._vectors is None:
             self._vectors = {}
-            for shard in sorted(self.folder.glob("shard-*.npz")):
-                try:
-                    with np.load(shard, allow_pickle=False) as data:
-                        keys, vectors = data["keys"], data["vectors"]
-                    if keys.ndim != 2 or keys.shape[1] != 32 or len(keys) != len(vectors):
-                        raise ValueError("bad shape")
-                except Exception as exc:  # a damaged shard only costs re-embedding its texts
-                    log.warning("skipping damaged embedding cache shard %s (%s)", shard, exc)
-                    continue
+            for keys, vectors in _read_shards(self.folder, "embedding", ("keys", "vectors"),
+                                              lambda keys, vectors: len(keys) == len(vectors)):
                 for k, v in zip(keys, vectors):
                     self._vectors[k.tobytes()] = v
         return self._vectors
@@ -88,9 +82,8 @@ class EmbeddingCache:
             for k, v in zip(missing, new):
                 vectors[k] = v
             self._save(list(missing), new)
-        dim = encoder.dimension
-        out = np.stack([vectors[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
-        return np.ascontiguousarray(out), CacheStats(embedded=len(missing), cached=len(texts) - len(missing))
+        return _stacked(vectors, keys, encoder.dimension), CacheStats(embedded=len(missing),
+                                                                     cached=len(texts) - len(missing))
 
     def _save(self, keys: list[bytes], vectors: np.ndarray) -> None:
         shards = sorted(self.folder.glob("shard-*.npz"))
@@ -117,15 +110,10 @@ class TokenCache:
     def _load(self) -> dict[bytes, tuple[np.ndarray, np.ndarray]]:
         if self._pieces is None:
             self._pieces = {}
-            for shard in sorted(self.folder.glob("shard-*.npz")):
-                try:
-                    with np.load(shard, allow_pickle=False) as data:
-                        keys, lengths, ids, vectors = data["keys"], data["lengths"], data["ids"], data["vectors"]
-                    if keys.shape != (len(lengths), 32) or len(ids) != len(vectors) or len(ids) != int(lengths.sum()):
-                        raise ValueError("bad shape")
-                except Exception as exc:  # a damaged shard only costs re-embedding its texts
-                    log.warning("skipping damaged word-piece cache shard %s (%s)", shard, exc)
-                    continue
+            for keys, lengths, ids, vectors in _read_shards(
+                    self.folder, "word-piece", ("keys", "lengths", "ids", "vectors"),
+                    lambda keys, lengths, ids, vectors: len(keys) == len(lengths) and
+                    len(ids) == len(vectors) == int(lengths.sum())):
                 ends = np.cumsum(lengths)
                 for k, a, b in zip(keys, ends - lengths, ends):
                     self._pieces[k.tobytes()] = (ids[a:b], vectors[a:b])
@@ -145,10 +133,8 @@ class TokenCache:
                 pieces[k] = (p.ids, p.vectors.astype(np.float16))
             self.vector_cache._save(list(missing), new_vectors)
             self._save(list(missing))
-        out = [TokenVectors(*pieces[k]) for k in keys]
-        dim = encoder.dimension
-        stacked = np.stack([vectors[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
-        return np.ascontiguousarray(stacked), out, CacheStats(embedded=len(missing), cached=len(texts) - len(missing))
+        return (_stacked(vectors, keys, encoder.dimension), [TokenVectors(*pieces[k]) for k in keys],
+                CacheStats(embedded=len(missing), cached=len(texts) - len(missing)))
 
     def _save(self, keys: list[bytes]) -> None:
         shards = sorted(self.folder.glob("shard-*.npz"))
@@ -160,6 +146,28 @@ class TokenCache:
                      lengths=np.array([len(i) for i, _ in rows], dtype=np.int64),
                      ids=np.concatenate([i for i, _ in rows]).astype(np.int32) if rows else np.zeros(0, np.int32),
                      vectors=np.concatenate([v for _, v in rows]) if rows else np.zeros((0, dim), np.float16))
+
+
+def _read_shards(folder: Path, what: str, fields: tuple[str, ...], valid) -> Iterator[tuple[np.ndarray, ...]]:
+    """The arrays `fields` of each shard in `folder` whose keys are sha256 digests and which `valid`
+    accepts; a damaged shard is skipped with a warning (it only costs re-embedding its texts)."""
+    for shard in sorted(folder.glob("shard-*.npz")):
+        try:
+            with np.load(shard, allow_pickle=False) as data:
+                arrays = tuple(data[name] for name in fields)
+            if arrays[0].ndim != 2 or arrays[0].shape[1] != 32 or not valid(*arrays):
+                raise ValueError("bad shape")
+        except Exception as exc:  # np.load raises many kinds on a damaged file
+            log.warning("skipping damaged %s cache shard %s (%s)", what, shard, exc)
+            continue
+        yield arrays
+
+
+def _stacked(vectors: dict[bytes, np.ndarray], keys: list[bytes], dimension: int) -> np.ndarray:
+    """The vectors of `keys`, in order, as one contiguous float32 array."""
+    if not keys:
+        return np.zeros((0, dimension), np.float32)
+    return np.ascontiguousarray(np.stack([vectors[k] for k in keys]).astype(np.float32))
 
 
 def _key_array(keys: list[bytes]) -> np.ndarray:

@@ -135,3 +135,21 @@ def test_a_damaged_word_piece_table_is_refused(retriever, tmp_path):
     (folder / TOKENS).write_bytes(bytes(data))
     with pytest.raises(IndexCorruptError, match="tokens.npy"):
         Retriever.load(folder, settings=retriever.settings, build_if_missing=False)
+
+
+@pytest.mark.slow
+def test_word_pieces_are_cached_with_the_vectors_and_a_damaged_shard_is_embedded_again(encoder, tmp_path, caplog):
+    from qa.embedding_cache import EmbeddingCache, TokenCache
+
+    texts = ["carers assessment waiting times", "DoLS backlog", "hospital discharge"]
+    vectors, pieces, stats = TokenCache(EmbeddingCache(tmp_path / "cache")).encode(encoder, texts)
+    assert (stats.embedded, stats.cached) == (3, 0)
+    again, cached, stats = TokenCache(EmbeddingCache(tmp_path / "cache")).encode(encoder, texts)
+    assert (stats.embedded, stats.cached) == (0, 3)  # vectors and word pieces both read back
+    assert np.allclose(again, vectors) and all(np.array_equal(a.ids, b.ids) for a, b in zip(cached, pieces))
+    assert np.allclose(cached[1].vectors, pieces[1].vectors, atol=1e-3)  # kept in float16
+    (shard,) = (tmp_path / "cache-tokens").glob("shard-*.npz")
+    shard.write_bytes(b"not a shard")
+    _, _, stats = TokenCache(EmbeddingCache(tmp_path / "cache")).encode(encoder, texts)
+    assert stats.embedded == 3
+    assert "skipping damaged word-piece cache shard" in caplog.text
