@@ -200,8 +200,8 @@ class BeirIndex:
                 order = np.argsort(-scores, kind="stable")
                 if pieces is not None:
                     head = order[: self.settings.rerank_depth]
-                    hybrid = fuse(dense[i][head], lexical[head], self.settings.dense_weight)  # rescaled over the head
-                    reranked = rerank_head(head, hybrid, self.tokens, pieces[i], self.settings.rerank_weight)
+                    reranked = rerank_head(head, dense[i][head], lexical[head], self.settings.dense_weight,
+                                           self.tokens, pieces[i], self.settings.rerank_weight)
                     if reranked is not None:
                         order = np.concatenate([reranked[0], order[len(head):]])
                 out.append([self.doc_ids[j] for j in order[:depth]])

@@ -309,9 +309,7 @@ class Retriever:
         """Reorder the best `rerank_depth` chunks of `order` (those the filters allow) by word pieces
         (`rerank_head`); the rest follow, as they were.
 
-        The head's hybrid score is fused anew from its dense and BM25 scores (`parts`, where the
-        chunks of `order` are at `at`), each rescaled over the head alone: a fast path whose
-        candidates give the scores' overall ranges only approximately blends exactly as a full scan.
+        `parts` are the dense and BM25 scores, where the chunks of `order` are at `at`.
         `scores` (every chunk's array, or a dict of the candidates') become the blended scores, which
         keep the order: the others get their rescaled hybrid score at the same weight (below 0).
         """
@@ -320,7 +318,7 @@ class Retriever:
         if len(head) < 2:  # nothing to reorder (the filters may leave no chunk at all)
             return order, scores
         a = self.settings.rerank_weight
-        reranked = rerank_head(head, fuse(parts[0][where], parts[1][where], self.settings.dense_weight),
+        reranked = rerank_head(head, parts[0][where], parts[1][where], self.settings.dense_weight,
                                self.index.tokens, question, a)
         if reranked is None:
             return order, scores
@@ -452,16 +450,20 @@ def fuse(dense: np.ndarray, lexical: np.ndarray, dense_weight: float) -> np.ndar
     return dense_weight * _rescale(dense) + (1.0 - dense_weight) * _rescale(lexical)
 
 
-def rerank_head(head: np.ndarray, hybrid: np.ndarray, tokens, question, weight: float
-                ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The chunks `head` (best first, with their hybrid scores) reordered by the blend of hybrid score
-    and word-piece match (`tokens.scores`, qa/late_interaction.py), each min-max rescaled over the
-    head, the token score weighted `weight`; with the blended scores, best first. None when there is
-    nothing to rerank on (a question of punctuation only)."""
+def rerank_head(head: np.ndarray, dense: np.ndarray, lexical: np.ndarray, dense_weight: float, tokens, question,
+                weight: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The chunks `head` (best first, with their dense and BM25 scores) reordered by the blend of
+    hybrid score and word-piece match (`tokens.scores`, qa/late_interaction.py), each min-max
+    rescaled over the head, the token score weighted `weight`; with the blended scores, best first.
+    None when there is nothing to rerank on (a question of punctuation only).
+
+    The hybrid score is fused anew from the head's own dense and BM25 scores, each rescaled over the
+    head alone: a fast path whose candidates give the scores' overall ranges only approximately
+    blends exactly as a full scan."""
     token_scores = tokens.scores(question, head)
     if token_scores is None:
         return None
-    blended = (1 - weight) * _rescale(hybrid) + weight * _rescale(token_scores)
+    blended = (1 - weight) * _rescale(fuse(dense, lexical, dense_weight)) + weight * _rescale(token_scores)
     order = np.argsort(-blended, kind="stable")
     return head[order], blended[order]
 

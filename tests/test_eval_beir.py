@@ -130,8 +130,8 @@ def test_beir_hybrid_reranks_its_head_by_word_pieces_as_the_retriever_does(tmp_p
     vectors, (pieces,) = encoder.encode_queries_with_tokens([query])
     dense, lexical = similarities(index.dense, vectors)[0], index.lexical.scores(query)
     order = np.argsort(-fuse(dense, lexical, settings.dense_weight), kind="stable")
-    top = order[:4]  # its hybrid score fused anew from the parts rescaled over it
-    head, _ = rerank_head(top, fuse(dense[top], lexical[top], settings.dense_weight), index.tokens, pieces,
+    top = order[:4]
+    head, _ = rerank_head(top, dense[top], lexical[top], settings.dense_weight, index.tokens, pieces,
                           settings.rerank_weight)
     assert index.rank([query], "hybrid") == [[index.doc_ids[j] for j in [*head, *order[4:]]]]
     plain = BeirIndex.build(load_beir(make_beir(tmp_path / "b")), encoder, Settings(rerank_weight=0.0))
