@@ -440,7 +440,7 @@ class Assistant:
             text = self._sentence_text(chunk_ids[pos], row)
             if chosen and chosen[0][0] != pos and any(has_kind(k, text) for k in lead_gives):
                 continue
-            first = self._self_standing_start(chunk_ids[pos], row, lead=not chosen)
+            first = self._self_standing_start(chunk_ids[pos], row)
             if first is None:  # quoted only as the continuation of the sentence it leans on
                 leaning.append((pos, row))
                 continue
@@ -480,19 +480,21 @@ class Assistant:
             parts.append(f"{report_label(p0)}: " + " ".join(said))
         return Answer(question, "\n".join(parts), False, citations, quotes, confidence=best)
 
-    def _self_standing_start(self, chunk_index: int, row: int, lead: bool) -> int | None:
+    def _self_standing_start(self, chunk_index: int, row: int) -> int | None:
         """The first sentence row of a quote ending at `row` that stands on its own, or None.
 
-        A sentence opening with "These", "It", "However" ... leans on the one before it. The answer's
-        lead sentence brings the sentences it leans on (up to two, from the same paragraph of its
-        passage); a further sentence that leans on another is quoted only as the continuation of
-        that one, never alone.
+        A sentence opening with "These", "It", "However" ... leans on the one before it, and brings
+        the sentences it leans on (up to two, from the same paragraph of its passage); one that
+        reaches further is quoted only as the continuation of a quote ending right before it, never
+        alone. (Only the answer's lead sentence used to bring them: a further quote such as "They also
+        told us about making arrangements for BSL and other interpreters..." was then left out, and
+        two more dev questions get their fact with it, none fewer: `python -m eval`.)
         """
         first = row
         for _ in range(_MAX_LEAN_BACK + 1):
             if not _LEANS_ON_BEFORE.match(self._sentence_text(chunk_index, first)):
                 return first
-            if not lead or not self._continues(chunk_index, first):
+            if not self._continues(chunk_index, first):
                 return None
             first -= 1
         return None

@@ -115,6 +115,15 @@ def test_a_leaning_lead_sentence_brings_the_one_before_it(assistant):
     assert not any(q.text.startswith("These were") for q in a.quotes)
 
 
+def test_a_leaning_further_quote_brings_the_sentences_it_leans_on(assistant):
+    """The issue's signer question: "They also told us about ... BSL and other interpreters" is not the
+    lead sentence, and is quoted with the two sentences it leans on instead of being left out."""
+    a = assistant.ask("Can deaf people get a signer at council consultation meetings in Birmingham?")
+    check_quotes(a)
+    (span,) = [q.text for q in a.quotes if "BSL and other interpreters" in q.text]
+    assert span.startswith("The local authority told us about the range of ways")
+
+
 def test_the_complaints_answer_does_not_append_a_sentence_about_something_else(assistant):
     a = assistant.ask("How many complaints about adult social care did Birmingham receive?")
     assert not any(q.text.startswith("These were in relation") for q in a.quotes)
