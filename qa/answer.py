@@ -36,6 +36,11 @@ _WORD_NUMBER = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|
                           r"thirty|forty|fifty|hundred|thousand|million|half|quarter|third)\b", re.IGNORECASE)
 # A year or a financial year: 2016, 2023/24, 2024-25, 2021/2022.
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*[/\-\u2013]\s*((?:19|20)?\d\d))?(?!\d)")
+#: Where a question joins two questions: "..., and what did CQC find ...", "...; what does ...".
+_JOINED_QUESTIONS = re.compile(r";\s*|,?\s+and\s+(?=(?:what|how|who|whom|which|when|where|why|did|does|do|is|are|was|"
+                               r"were|has|have)\b)", re.I)
+#: Words that point back to something named before them ("who did them", "what had it been used for").
+_POINTS_BACK = re.compile(r"\b(it|its|they|them|their|these|those|he|she|his|her)\b", re.I)
 _COUNCIL = re.compile(r"\b((?:[A-Z][\w'-]+ ){1,3})(?:City |County |Borough |District |Metropolitan )*Council\b")
 # Words that open a sentence leaning on the one before it ("These were ...", "However, ..."): a closed
 # class of English pronouns, determiners and connectives, not words from any question.
@@ -249,7 +254,8 @@ class Assistant:
         passages: list[Passage] = []
         confidence = 1.0
         for council, year in sides:
-            found, answer, features = self.candidate(question, council=council, year=year)
+            asked = self._side_question(question, (council, year), sides)
+            found, answer, features = self.candidate(asked, council=council, year=year)
             passages += [p for p in found.passages if p not in passages]
             answers, p = self._answers(features)
             label = " ".join(str(x) for x in (council, year) if x is not None)
@@ -271,6 +277,40 @@ class Assistant:
         return Answer(question, "\n".join(parts), False, citations, quotes, confidence=confidence,
                       note=f"Compared: {', '.join(' '.join(str(x) for x in side if x is not None) for side in sides)}."
                       ), passages
+
+    def _side_question(self, question: str, side: tuple[str | None, int | None],
+                       sides: list[tuple[str | None, int | None]]) -> str:
+        """What a comparison asks of one side. A question joining one question per side ("What did the
+        2016 peer challenge say about the care market, and what did CQC find about supply in 2023?")
+        is cut where they join: each side asks its own part, with any part that names no side. A part
+        without a topic of its own ("... and what does the 2025 self-assessment mention?") or pointing
+        back to another ("... and who did them in 2023?"), and a question naming all sides in one part
+        ("Compare Birmingham and Westminster on ..."), ask the whole question."""
+        parts = [p for p in _JOINED_QUESTIONS.split(question) if p and p.strip()]
+        if len(parts) < 2:
+            return question
+        # a side is told from the others by what differs between them: the year when all are one council's
+        by_council, by_year = len({c for c, _ in sides}) > 1, len({y for _, y in sides}) > 1
+        named = [{i for i, (council, year) in enumerate(sides)
+                  if self._names_side(part, council if by_council else None, year if by_year else None)}
+                 for part in parts]
+        me = sides.index(side)
+        own = [part for part, n in zip(parts, named) if n == {me}]
+        if not own or any(_POINTS_BACK.search(part) for part in own):
+            return question
+        asked = " ".join(part.strip(" ,;") for part, n in zip(parts, named) if n == {me} or not n)
+        lex = self.retriever.index.lexical
+        report_words = set(lex.tokens(" ".join(d.title + " " + d.council for d in self.retriever.documents.values()
+                                               if side[0] in (None, d.council) and side[1] in (None, d.year))))
+        if not set(self._term_weights(" ".join(own))) - report_words:
+            return question
+        return asked.rstrip("?") + "?"
+
+    @staticmethod
+    def _names_side(text: str, council: str | None, year: int | None) -> bool:
+        """Whether `text` names this council or this year."""
+        words = set(re.findall(r"\w+", text.lower()))
+        return bool((council and _distinctive(council) & words) or (year and any(y[0] == str(year) for y in _years(text))))
 
     def candidate(self, question: str, *, council: str | None = None, doc_id: str | None = None,
                   year: int | None = None) -> tuple[Retrieval, Answer, dict[str, float] | None]:

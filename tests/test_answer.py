@@ -158,6 +158,17 @@ def test_a_comparison_of_years_quotes_the_report_of_each_year(assistant):
     assert years == [2016, 2023]
 
 
+def test_a_comparison_joining_one_question_per_side_asks_each_side_its_own_part(assistant):
+    a = assistant.ask("What did the 2016 peer challenge say about the Better Care Fund, "
+                      "and what did CQC find about safeguarding enquiries in 2023?")
+    assert not a.abstained
+    check_quotes(a)
+    by_year = {a.citations[q.n - 1].year: q.text for q in a.quotes}
+    assert set(by_year) == {2016, 2023}
+    assert "Better Care Fund" in by_year[2016]
+    assert "safeguarding" in by_year[2023].lower()
+
+
 # -- answerability -------------------------------------------------------------------------------
 def test_the_answerability_model_refuses_features_it_was_not_fitted_on():
     from qa.answerability import FEATURES, AnswerabilityModel
