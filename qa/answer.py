@@ -253,12 +253,15 @@ class Assistant:
         missing: list[str] = []
         passages: list[Passage] = []
         confidence = 1.0
+        searched: list[str] = []  # what each side asked, when it was not the whole question
         for council, year in sides:
             asked = self._side_question(question, (council, year), sides)
             found, answer, features = self.candidate(asked, council=council, year=year)
             passages += [p for p in found.passages if p not in passages]
             answers, p = self._answers(features)
             label = " ".join(str(x) for x in (council, year) if x is not None)
+            if asked != question:
+                searched.append(f'{label}: "{asked}"')
             if not answers or not answer.quotes:
                 missing.append(label)
                 continue
@@ -274,9 +277,10 @@ class Assistant:
             return self._abstain(question, passages, 0.0, "No report on either side answers it."), passages
         if missing:
             parts.append(f"Not found in these reports for {' or '.join(missing)}.")
-        return Answer(question, "\n".join(parts), False, citations, quotes, confidence=confidence,
-                      note=f"Compared: {', '.join(' '.join(str(x) for x in side if x is not None) for side in sides)}."
-                      ), passages
+        note = f"Compared: {', '.join(' '.join(str(x) for x in side if x is not None) for side in sides)}."
+        if searched:
+            note += f" Searched for each side: {'; '.join(searched)}."
+        return Answer(question, "\n".join(parts), False, citations, quotes, confidence=confidence, note=note), passages
 
     def _side_question(self, question: str, side: tuple[str | None, int | None],
                        sides: list[tuple[str | None, int | None]]) -> str:

@@ -167,6 +167,8 @@ def test_a_comparison_joining_one_question_per_side_asks_each_side_its_own_part(
     assert set(by_year) == {2016, 2023}
     assert "Better Care Fund" in by_year[2016]
     assert "safeguarding" in by_year[2023].lower()
+    # the answer says what each side searched for
+    assert '2023: "what did CQC find about safeguarding enquiries in 2023?"' in a.note
 
 
 # -- answerability -------------------------------------------------------------------------------
