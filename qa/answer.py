@@ -314,7 +314,8 @@ class Assistant:
     def _names_side(text: str, council: str | None, year: int | None) -> bool:
         """Whether `text` names this council or this year."""
         words = set(re.findall(r"\w+", text.lower()))
-        return bool((council and _distinctive(council) & words) or (year and any(y[0] == str(year) for y in _years(text))))
+        return bool((council and _distinctive(council) & words)
+                    or (year and any(y[0] == str(year) for y in _years(text))))
 
     def candidate(self, question: str, *, council: str | None = None, doc_id: str | None = None,
                   year: int | None = None) -> tuple[Retrieval, Answer, dict[str, float] | None]:
