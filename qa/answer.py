@@ -25,6 +25,8 @@ from qa.answerability import FRAMING_WORDS, AnswerabilityModel, asked_kinds, has
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.retriever import Filters, Passage, Retrieval, Retriever
+from qa.sides import GENERIC_COUNCIL_WORDS, Side, comparison_sides, distinctive, named_councils
+from qa.sides import years as _years
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,6 @@ _ASKS_NUMBER = re.compile(r"\b(how (many|much)|what (percentage|proportion|numbe
                           r"budget|score)|what year|which year|what date)\b", re.IGNORECASE)
 _WORD_NUMBER = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
                           r"thirty|forty|fifty|hundred|thousand|million|half|quarter|third)\b", re.IGNORECASE)
-# A year or a financial year: 2016, 2023/24, 2024-25, 2021/2022.
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*[/\-\u2013]\s*((?:19|20)?\d\d))?(?!\d)")
 #: Where a question joins two questions: "..., and what did CQC find ...", "...; what does ...".
 _JOINED_QUESTIONS = re.compile(r";\s*|,?\s+and\s+(?=(?:what|how|who|whom|which|when|where|why|did|does|do|is|are|was|"
                                r"were|has|have)\b)", re.I)
@@ -49,8 +49,6 @@ _LEANS_ON_BEFORE = re.compile(r"^[\"'(]*(these|this|that|those|it|its|they|them|
                               r"thus|nevertheless|instead|otherwise|likewise|meanwhile)\b", re.IGNORECASE)
 #: How many sentences back a quote may reach for the one it leans on.
 _MAX_LEAN_BACK = 2
-_GENERIC_COUNCIL_WORDS = {"the", "a", "this", "that", "which", "each", "every", "city", "county", "borough", "local",
-                          "district", "metropolitan", "what", "how", "did", "does", "is", "was"}
 
 
 @dataclass(frozen=True)
@@ -159,7 +157,7 @@ class Assistant:
         self._council_tokens = {t for c in retriever.councils for t in lex.tokens(c)}
         self._framing = set(lex.tokens(FRAMING_WORDS))
         self._council_words = {w for c in retriever.councils for w in re.findall(r"\w+", c.casefold())}
-        self._council_words -= _GENERIC_COUNCIL_WORDS
+        self._council_words -= GENERIC_COUNCIL_WORDS
 
     @classmethod
     def load(cls, settings=None, *, progress: bool = False, llm: LLMSettings | None = None) -> Assistant:
@@ -214,35 +212,15 @@ class Assistant:
         threshold = self.answerability.threshold if self.settings.abstain_below is None else self.settings.abstain_below
         return p >= threshold, p
 
-    def _comparison_sides(self, question: str, council: str | None,
-                          year: int | None) -> list[tuple[str | None, int | None]]:
-        """The (council, year) sides of a question that compares reports, oldest first; [] if it does not.
-
-        A question compares when it names two of the corpus's councils ("Birmingham and Westminster"),
-        or two years that reports are from ("between the 2016 peer challenge and the 2023 assessment").
-        """
+    def _comparison_sides(self, question: str, council: str | None, year: int | None) -> list[Side]:
+        """The sides of a question that compares reports (`qa.sides.comparison_sides`), oldest first."""
         from qa.retriever import clean_query
 
         try:
             query = clean_query(question, self.retriever.settings.max_query_chars)
         except QueryError:
             return []
-        named = sorted(self._named_councils(query))
-        docs = list(self.retriever.documents.values())
-        years = sorted({int(y[0]) for y in _years(query) if len(y) == 1 and any(int(y[0]) == d.year for d in docs)})
-        if len(named) >= 2 and council is None and year is None:
-            sides = [(c, y) for c in named for y in (years or [None])]
-        elif len(years) >= 2 and year is None:
-            sides = [(council or (named[0] if len(named) == 1 else None), y) for y in years]
-        else:
-            return []
-
-        def first_year(side: tuple[str | None, int | None]) -> int | None:
-            covered = [d.year for d in docs if side[0] in (None, d.council) and side[1] in (None, d.year)]
-            return min(covered) if covered else None
-
-        sides = [side for side in sides if first_year(side) is not None]
-        return sorted(sides, key=lambda side: (first_year(side), side[0] or "")) if len(sides) >= 2 else []
+        return comparison_sides(query, list(self.retriever.documents.values()), council, year)
 
     def _compare(self, question: str, sides: list[tuple[str | None, int | None]]) -> tuple[Answer, list[Passage]]:
         """One quote per side of a comparison, oldest report first, each introduced by report and date;
@@ -314,7 +292,7 @@ class Assistant:
     def _names_side(text: str, council: str | None, year: int | None) -> bool:
         """Whether `text` names this council or this year."""
         words = set(re.findall(r"\w+", text.lower()))
-        return bool((council and _distinctive(council) & words)
+        return bool((council and distinctive(council) & words)
                     or (year and any(y[0] == str(year) for y in _years(text))))
 
     def candidate(self, question: str, *, council: str | None = None, doc_id: str | None = None,
@@ -410,14 +388,13 @@ class Assistant:
 
     def _named_councils(self, query: str) -> set[str]:
         """The councils of the corpus that the question names ("Westminster")."""
-        words = set(re.findall(r"\w+", query.lower()))
-        return {c for c in self.retriever.councils if _distinctive(c) & words}
+        return named_councils(query, self.retriever.councils)
 
     # -- scoring -------------------------------------------------------------------------
     def _unknown_council(self, query: str) -> str:
         """A council named in the question that no report is about, e.g. "Leeds City Council"."""
         for m in _COUNCIL.finditer(query):
-            words = [w for w in re.findall(r"\w+", m.group(1).lower()) if w not in _GENERIC_COUNCIL_WORDS]
+            words = [w for w in re.findall(r"\w+", m.group(1).lower()) if w not in GENERIC_COUNCIL_WORDS]
             if words and not set(words) & self._council_words:
                 return m.group(0).strip()
         return ""
@@ -583,24 +560,6 @@ def _consistent(named: set[str], years: set[tuple[str, ...]], passage: Passage, 
 def report_label(p: Passage) -> str:
     """How an answer introduces a report: its title and date, so years and councils are never mixed up."""
     return f"{p.title} ({p.date_text})"
-
-
-def _distinctive(council: str) -> set[str]:
-    """The words that tell one council from another: "westminster" for "Westminster City Council"."""
-    return set(re.findall(r"\w+", council.lower())) - _GENERIC_COUNCIL_WORDS - {"council"}
-
-
-def _years(text: str) -> set[tuple[str, ...]]:
-    """Years and financial years named in `text`, as ("2016",) or ("2023", "2024")."""
-    out = set()
-    for m in _YEAR.finditer(text):
-        start, end = m.group(1), m.group(2)
-        if end:
-            end = end if len(end) == 4 else start[:2] + end
-            out.add((start, end) if int(end) == int(start) + 1 else (start,))
-        else:
-            out.add((start,))
-    return out
 
 
 #: Kinds of answer that are names: a name the question itself uses is not the answer to it

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from qa.corpus import DocumentInfo, corpus_hashes, read_catalogue
 from qa.embeddings import Encoder
 from qa.errors import IndexError_, IndexMissingError, IndexStaleError, QueryError
 from qa.index import SearchIndex, build_index, build_lock, expected_settings, load_index, save_index
+from qa.sides import comparison_sides
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -240,8 +241,41 @@ class Retriever:
         return [r.passages for r in found]
 
     def retrieve_batch(self, queries: list[str], k: int = 5, *, method: str = "hybrid",
-                       filters: Filters | None = None) -> list[Retrieval]:
-        """Like `search_batch`, also returning each query's vector and the chunks behind the passages."""
+                       filters: Filters | None = None, each_side: bool = True) -> list[Retrieval]:
+        """Like `search_batch`, also returning each query's vector and the chunks behind the passages.
+
+        A query that compares reports ("... between the 2016 peer challenge and the 2023 assessment",
+        "Compare Birmingham and Westminster on ...") gets passages from each side in turn, when no
+        filter narrows the search and `each_side` is set (`_from_each_side`)."""
+        found = self._retrieve(queries, k, method, filters)
+        if not each_side or filters is not None and (filters.council or filters.doc_id or filters.year is not None):
+            return found
+        return [self._from_each_side(r, k, method) for r in found]
+
+    def _from_each_side(self, found: Retrieval, k: int, method: str) -> Retrieval:
+        """For a query comparing reports (`qa.sides.comparison_sides`), each side searched on its own
+        (filtered to its council and year) and their passages taken in turn, first from the side whose
+        passages the plain search ranked higher; any other query's `found` as it is. Each passage keeps
+        its side's score, so scores need not fall in order.
+
+        On the question set, hybrid hit@5 went from 0.861 to 0.873 (cross-report questions 0.533 ->
+        0.667), MRR@10 from 0.743 to 0.749; one comparison fell from 5th to 6th place."""
+        sides = comparison_sides(found.query, list(self.documents.values()))
+        if len(sides) < 2:
+            return found
+        per_side = [self._retrieve([found.query], k, method, Filters(council, None, year))[0]
+                    for council, year in sides]
+        plain = {chunk: rank for rank, chunk in enumerate(found.chunk_ids)}
+        per_side.sort(key=lambda side: min((plain.get(chunk, k) for chunk in side.chunk_ids), default=k))
+        passages, chunk_ids = [], []
+        for rank in range(k):
+            for side in per_side:
+                if rank < len(side.chunk_ids) and side.chunk_ids[rank] not in chunk_ids:
+                    passages.append(side.passages[rank])
+                    chunk_ids.append(side.chunk_ids[rank])
+        return replace(found, passages=passages[:k], chunk_ids=chunk_ids[:k])
+
+    def _retrieve(self, queries: list[str], k: int, method: str, filters: Filters | None) -> list[Retrieval]:
         if method not in METHODS:
             raise QueryError(f"method must be one of {', '.join(METHODS)}. Currently, it is {method!r}")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:

@@ -75,6 +75,18 @@ def test_queries_are_cleaned_of_control_and_invisible_characters():
     assert clean_query("safe\u0000guarding\u200b  in\tBirmingham?\x07", 2000) == "safe guarding in Birmingham?"
 
 
+def test_a_query_comparing_reports_gets_passages_from_each_side(retriever):
+    question = "How did the market for home care change between 2016 and 2023 in Birmingham?"
+    plain = retriever.retrieve_batch([question], 5, each_side=False)[0].passages
+    assert {h.year for h in plain} == {2023}  # searched as one, the 2023 report fills the five places
+    hits = retriever.search(question, k=5)
+    assert {h.year for h in hits} == {2016, 2023}
+    assert hits[0].chunk_id == plain[0].chunk_id  # the side the plain search ranked higher comes first
+    assert len({h.chunk_id for h in hits}) == 5
+    # a filter narrows the search to one side: nothing is taken from the other
+    assert {h.year for h in retriever.search(question, k=5, year=2016)} == {2016}
+
+
 def test_batch_search_matches_single_search(retriever):
     questions = ["DoLS backlog", "Westminster workforce turnover"]
     batch = retriever.search_batch(questions, k=3)
