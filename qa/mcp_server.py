@@ -93,7 +93,8 @@ def build_server(assistant: LazyAssistant | None = None):
 
     @server.tool(title="Search the reports", annotations=read_only)
     def search_reports(query: Query, k: K = 5, council: Council = None, year: Year = None) -> dict[str, Any]:
-        """The passages of the reports that best match `query`, best first, each with its citation."""
+        """The passages of the reports that best match `query`, best first, each with its citation.
+        A query comparing reports or councils gets the best passages of each side in turn."""
         hits = run("search_reports", lambda: get().retriever.search(query, k=k, council=council, year=year))
         return {"passages": [h.to_json() for h in hits]}
 

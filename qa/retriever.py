@@ -230,7 +230,9 @@ class Retriever:
 
     def search(self, query: str, k: int = 5, *, method: str = "hybrid", council: str | None = None,
                doc_id: str | None = None, year: int | None = None) -> list[Passage]:
-        """The `k` best passages for `query`, best first. Filters narrow the reports searched."""
+        """The `k` best passages for `query`, best first. Filters narrow the reports searched.
+
+        A query comparing reports gets the best passages of each side in turn (`retrieve_batch`)."""
         return self.search_batch([query], k, method=method, council=council, doc_id=doc_id, year=year)[0]
 
     def search_batch(self, queries: list[str], k: int = 5, *, method: str = "hybrid",
