@@ -249,23 +249,33 @@ class Retriever:
         A query that compares reports ("... between the 2016 peer challenge and the 2023 assessment",
         "Compare Birmingham and Westminster on ...") gets passages from each side in turn, when no
         filter narrows the search and `each_side` is set (`_from_each_side`)."""
-        found = self._retrieve(queries, k, method, filters)
+        if method not in METHODS:
+            raise QueryError(f"method must be one of {', '.join(METHODS)}. Currently, it is {method!r}")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise QueryError(f"k must be a whole number from 1 to {MAX_K}. Currently, k is {k!r}")
+        cleaned = [clean_query(q, self.settings.max_query_chars) for q in queries]
+        vectors, pieces = self._encode_for(cleaned, method)
+        found = self._retrieve(cleaned, vectors, pieces, k, method, filters)
         if not each_side or filters is not None and (filters.council or filters.doc_id or filters.year is not None):
             return found
-        return [self._from_each_side(r, k, method) for r in found]
+        return [self._from_each_side(r, None if vectors is None else vectors[i:i + 1],
+                                     None if pieces is None else pieces[i:i + 1], k, method)
+                for i, r in enumerate(found)]
 
-    def _from_each_side(self, found: Retrieval, k: int, method: str) -> Retrieval:
+    def _from_each_side(self, found: Retrieval, vectors: np.ndarray | None, pieces: list | None, k: int,
+                        method: str) -> Retrieval:
         """For a query comparing reports (`qa.sides.comparison_sides`), each side searched on its own
         (filtered to its council and year) and their passages taken in turn, first from the side whose
         passages the plain search ranked higher; any other query's `found` as it is. Each passage keeps
-        its side's score, so scores need not fall in order.
+        its side's score, so scores need not fall in order. The sides reuse the query's encoding
+        (`vectors`, `pieces`: its rows of `_encode_for`).
 
         On the question set, hybrid hit@5 went from 0.861 to 0.873 (cross-report questions 0.533 ->
         0.667), MRR@10 from 0.743 to 0.749; one comparison fell from 5th to 6th place."""
         sides = comparison_sides(found.query, list(self.documents.values()))
         if len(sides) < 2:
             return found
-        per_side = [self._retrieve([found.query], k, method, Filters(council, None, year))[0]
+        per_side = [self._retrieve([found.query], vectors, pieces, k, method, Filters(council, None, year))[0]
                     for council, year in sides]
         plain = {chunk: rank for rank, chunk in enumerate(found.chunk_ids)}
         per_side.sort(key=lambda side: min((plain.get(chunk, k) for chunk in side.chunk_ids), default=k))
@@ -277,21 +287,20 @@ class Retriever:
                     chunk_ids.append(side.chunk_ids[rank])
         return replace(found, passages=passages[:k], chunk_ids=chunk_ids[:k])
 
-    def _retrieve(self, queries: list[str], k: int, method: str, filters: Filters | None) -> list[Retrieval]:
-        if method not in METHODS:
-            raise QueryError(f"method must be one of {', '.join(METHODS)}. Currently, it is {method!r}")
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-            raise QueryError(f"k must be a whole number from 1 to {MAX_K}. Currently, k is {k!r}")
-        cleaned = [clean_query(q, self.settings.max_query_chars) for q in queries]
-        allowed = self._mask(filters or Filters())
-        pieces = None
+    def _encode_for(self, cleaned: list[str], method: str) -> tuple[np.ndarray | None, list | None]:
+        """The queries' vectors (None for BM25) and, when the hybrid reranks, their word pieces (else None)."""
         if method == "bm25":
-            vectors = None
-        elif method == "hybrid" and self._reranks:
+            return None, None
+        if method == "hybrid" and self._reranks:
             vectors, pieces = self.encoder.encode_queries_with_tokens(cleaned)
             self._check_dimension(vectors)
-        else:
-            vectors = self._encode(cleaned)
+            return vectors, pieces
+        return self._encode(cleaned), None
+
+    def _retrieve(self, cleaned: list[str], vectors: np.ndarray | None, pieces: list | None, k: int, method: str,
+                  filters: Filters | None) -> list[Retrieval]:
+        """The search itself, for cleaned queries already encoded (`_encode_for`)."""
+        allowed = self._mask(filters or Filters())
         candidates = self.backend.candidates(vectors, cleaned, allowed, method)
         full = vectors is not None and any(c.chunks is None for c in candidates)
         dense = self._dense_scores(vectors) if full else None

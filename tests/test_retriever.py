@@ -87,6 +87,15 @@ def test_a_query_comparing_reports_gets_passages_from_each_side(retriever):
     assert {h.year for h in retriever.search(question, k=5, year=2016)} == {2016}
 
 
+def test_the_sides_of_a_comparison_reuse_the_query_s_encoding(retriever, monkeypatch):
+    calls = []
+    encode = retriever.encoder.encode_queries_with_tokens
+    monkeypatch.setattr(retriever.encoder, "encode_queries_with_tokens",
+                        lambda texts: calls.append(texts) or encode(texts))
+    retriever.search("How did the market for home care change between 2016 and 2023 in Birmingham?", k=5)
+    assert len(calls) == 1
+
+
 def test_batch_search_matches_single_search(retriever):
     questions = ["DoLS backlog", "Westminster workforce turnover"]
     batch = retriever.search_batch(questions, k=3)
