@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--index-dir", help="where to write the index (default: QA_INDEX_DIR, else index/ in a checkout, "
                                           "or the user cache folder when installed)")
     b.add_argument("--if-stale", action="store_true", help="do nothing if the index is already up to date")
+    b.add_argument("--readapt", action="store_true",
+                   help="adapt the embedding model to the reports as they are now (a first build always does; "
+                        "later builds keep the model adapted before, see QA_ADAPT_MODEL)")
 
     def add_filters(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("question", help="the question, in quotes")
@@ -131,7 +134,7 @@ def _build(args, settings: Settings) -> int:
     if args.if_stale:
         retriever = Retriever.load(settings=settings, progress=True)
     else:
-        retriever = Retriever.build(settings, progress=True)
+        retriever = Retriever.build(settings, progress=True, readapt=args.readapt)
     m = retriever.index.manifest
     print(f"Index ready in {settings.index_dir}: {m['chunks']} chunks from {m['documents']} reports, "
           f"model {m['model']['name']} ({m['model']['dimension']} dimensions).")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qa.errors import QAError
-from qa.paths import PROJECT_ROOT, default_corpus_dir, default_feedback_log, default_index_dir
+from qa.paths import PROJECT_ROOT, default_corpus_dir, default_feedback_log, default_index_dir, default_models_dir
 
 __all__ = ["AppSettings", "DEFAULT_MODEL", "McpSettings", "PROJECT_ROOT", "Settings", "env_field"]
 
@@ -103,6 +103,11 @@ class Settings(EnvSettings):
     #: A sentence-transformers model name or a local folder. The default loads the bundled
     #: weights and checks their sha256; any other value goes through the library's normal loading.
     model: str = env_field(DEFAULT_MODEL, env="QA_MODEL")
+    #: Adapt the bundled model to the corpus when the index is first built (qa/adaptation.py); off
+    #: uses the stock all-MiniLM-L6-v2. Other models are used as they are.
+    adapt_model: bool = env_field(True, env="QA_ADAPT_MODEL")
+    #: Where adapted models are kept between builds, keyed by the weights, recipe and pairs they came from.
+    models_dir: Path = env_field(env="QA_MODELS_DIR", factory=default_models_dir)
     #: Largest chunk body in the embedding model's own tokens. The embedded text also carries the
     #: section heading, and the whole must fit the model's limit; chunks are cut smaller if needed.
     chunk_tokens: int = env_field(160, env="QA_CHUNK_TOKENS")
@@ -134,6 +139,7 @@ class Settings(EnvSettings):
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
+        object.__setattr__(self, "models_dir", Path(self.models_dir))
         if self.chunk_tokens < 32:
             raise QAError(f"chunk_tokens must be at least 32. Currently, chunk_tokens is {self.chunk_tokens}")
         if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens // 2:

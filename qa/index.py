@@ -9,7 +9,9 @@
       sentences.npz   every chunk's sentences: chunk number, span in the chunk text, embedding
                       (the answer engine scores sentences without running the model on them)
       encoder.onnx    the embedding model exported to ONNX, and its tokenizer.json (default model
-                      only): questions are encoded with it, without torch (see qa/onnx_encoder.py)
+                      only): questions are encoded with it, without torch (see qa/onnx_encoder.py);
+                      unless `adapt_model` is off, it is the model adapted to the corpus (see
+                      qa/adaptation.py), which the manifest's "adaptation" entry describes
       tokens.npy      every chunk's word-piece vectors (8-bit codes), with token_offsets.npy,
                       token_weights.npy, token_projection.npy and token_quantiser.npy, for
                       token-level reranking (see qa/late_interaction.py)
@@ -58,7 +60,8 @@ from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4  # 3: the ONNX query encoder is stored with the index; 4: and the chunks' word pieces
+FORMAT_VERSION = 5  # 3: the ONNX query encoder is stored with the index; 4: and the chunks' word pieces;
+#                    5: the model adapted to the corpus
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 DENSE = "dense.faiss"
@@ -115,19 +118,30 @@ def expected_settings(settings: Settings, encoder: Encoder, corpus: dict[str, st
         "format_version": FORMAT_VERSION,
         "model": {"name": settings.model, "weights_sha256": encoder.weights_sha256,
                   "dimension": encoder.dimension, "max_tokens": encoder.max_tokens,
-                  "document_encoder": document_encoder_name(settings)},
+                  "document_encoder": document_encoder_name(settings), "adapted_to_corpus": adapts(settings)},
         "chunking": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap_tokens": settings.chunk_overlap_tokens,
                      "contextual_chunks": settings.contextual_chunks, "token_unit": "model word pieces"},
         "corpus": corpus,
     }
 
 
-def build_index(settings: Settings, encoder: Encoder, progress: bool = False) -> SearchIndex:
-    """Chunk, embed and index the corpus in memory."""
+def adapts(settings: Settings) -> bool:
+    """Whether an index built with `settings` holds the bundled model adapted to its corpus."""
+    return settings.adapt_model and settings.model == DEFAULT_MODEL
+
+
+def build_index(settings: Settings, encoder: Encoder, progress: bool = False, readapt: bool = False) -> SearchIndex:
+    """Chunk, embed and index the corpus in memory.
+
+    With `adapt_model` on, the model adapted for the index already in `settings.index_dir` is kept
+    (adding or removing a report does not adapt it again); `readapt` adapts it to the corpus as it is
+    now (reusing a kept model trained on the same pairs).
+    """
     import faiss
     from tqdm.auto import tqdm
 
     corpus = corpus_hashes(settings.corpus_dir)
+    expected = expected_settings(settings, encoder, corpus)  # of the stock model: what a reader compares
     docs = load_corpus(settings.corpus_dir)
     staging, extra_files, extra_manifest, export = None, {}, {}, None
     if settings.model == DEFAULT_MODEL:  # documents and queries go through the ONNX export
@@ -138,13 +152,21 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
         identity = ModelIdentity.of_default_model()
         staging = tempfile.TemporaryDirectory(prefix="qa-onnx-")
         folder = Path(staging.name)
-        exports = Path(settings.index_dir).parent / CACHE_DIR_NAME / f"onnx-{identity.weights_sha256[:16]}"
-        export = prepare_export(settings.index_dir, folder, identity, encoder, cache_dir=exports)
-        # the bundled tokenizer (the file the export copies) counts tokens while an export runs
-        encoder = OnnxEncoder(folder / ONNX_FILE, bundled_model_dir() / TOKENIZER_FILE, identity, threads=0,
-                              document_model_path=folder / ONNX_INT8_FILE if settings.embed_int8 else None)
+
+        def start_export(identity: ModelIdentity, weights: Path | None = None):
+            exports = Path(settings.index_dir).parent / CACHE_DIR_NAME / f"onnx-{identity.weights_sha256[:16]}"
+            return prepare_export(settings.index_dir, folder, identity, encoder, cache_dir=exports, weights=weights)
+
+        if not adapts(settings):  # the stock export runs while the reports are chunked
+            export = start_export(identity)
+
+        def onnx_encoder(identity: ModelIdentity) -> OnnxEncoder:
+            # the bundled tokenizer (the file the export copies) counts tokens while an export runs
+            return OnnxEncoder(folder / ONNX_FILE, bundled_model_dir() / TOKENIZER_FILE, identity, threads=0,
+                               document_model_path=folder / ONNX_INT8_FILE if settings.embed_int8 else None)
+
+        encoder = onnx_encoder(identity)
         extra_files = {ONNX_FILE: folder / ONNX_FILE, TOKENIZER_FILE: folder / TOKENIZER_FILE}
-        extra_manifest = {"query_encoder": query_encoder_manifest(identity)}
     try:  # everything that needs no embedding first, while a new export runs
         chunker = Chunker(encoder.count_tokens, encoder.max_tokens, settings.chunk_tokens,
                           settings.chunk_overlap_tokens, settings.contextual_chunks)
@@ -159,7 +181,16 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
             raise RuntimeError(f"{len(too_long)} chunks exceed {encoder.max_tokens} tokens: {too_long[:3]}")
         lexical = LexicalIndex.build(texts, find_acronyms([d.text.text for d in docs]))
         sentences = SentenceTable.of(chunks)
-        if export is not None:
+        if staging is not None:
+            if adapts(settings):
+                adaptation, weights = _adaptation(settings, chunks, identity, readapt, progress)
+                extra_manifest["adaptation"] = adaptation
+                if "weights_sha256" in adaptation:
+                    identity = ModelIdentity(DEFAULT_MODEL, adaptation["weights_sha256"], identity.dimension,
+                                             identity.max_tokens)
+                    encoder = onnx_encoder(identity)  # its weights' digest keys the embedding cache
+                export = start_export(identity, weights)
+            extra_manifest["query_encoder"] = query_encoder_manifest(identity)
             log.info("ONNX encoder %s", export.wait())
             if settings.embed_int8:
                 quantize_int8(folder / ONNX_FILE, folder / ONNX_INT8_FILE)
@@ -182,7 +213,7 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
     sentences.vectors, sentence_stats = cache.encode(encoder, sentences.texts(chunks), progress=progress)
     stats.add(sentence_stats)
     log.info("embedded %d texts, %d read from the cache %s", stats.embedded, stats.cached, cache.folder)
-    manifest = expected_settings(settings, encoder, corpus) | {
+    manifest = expected | {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "normalised_embeddings": True,
         "metric": "inner_product",
@@ -195,6 +226,37 @@ def build_index(settings: Settings, encoder: Encoder, progress: bool = False) ->
     index = SearchIndex(chunks, dense, lexical, sentences, manifest, tokens, extra_files)
     index._staging = staging  # the exported files live as long as the index object that saves them
     return index
+
+
+def _adaptation(settings: Settings, chunks: list[Chunk], base, readapt: bool, progress: bool
+                ) -> tuple[dict, Path | None]:
+    """The manifest's "adaptation" entry, and the adapted weights' folder when they must be exported:
+    the previous index's adaptation if it has one of this recipe and base model (and not `readapt`),
+    else the model adapted on these chunks' pairs (kept in `settings.models_dir`, trained if new).
+    Too few pairs to learn from give the stock model, and the entry says why."""
+    from qa.adaptation import RECIPE, adapted_model, training_pairs, verified_weights
+    from qa.errors import ModelError
+
+    try:
+        previous = read_manifest(settings.index_dir).get("adaptation") or {}
+    except (IndexMissingError, IndexCorruptError):
+        previous = {}
+    if (not readapt and previous.get("recipe") == RECIPE and previous.get("base_sha256") == base.weights_sha256
+            and "weights_sha256" in previous):
+        kept = Path(settings.models_dir) / str(previous.get("folder"))
+        if (verified_weights(kept) or {}).get("weights_sha256") == previous["weights_sha256"]:
+            log.info("keeping the model adapted for the previous index (%s)", kept.name)
+            return previous, kept
+        log.warning("the model adapted for the previous index is no longer in %s: adapting again", kept.parent)
+    pairs = training_pairs(chunks)
+    try:
+        folder = adapted_model(pairs, settings.models_dir, progress=progress)
+    except ModelError as exc:
+        log.warning("the embedding model is not adapted: %s", exc)
+        return {"skipped": str(exc)}, None
+    record = verified_weights(folder) or {}
+    return {"recipe": RECIPE, "base_sha256": base.weights_sha256, "pairs": len(pairs), "folder": folder.name,
+            "weights_sha256": record.get("weights_sha256"), "train_seconds": record.get("train_seconds")}, folder
 
 
 def document_encoder_name(settings: Settings) -> str:

@@ -251,9 +251,11 @@ class OnnxEncoder:
 
 
 # -- export (needs torch; run once per index generation, or reused from the previous index) -----
-def export_default_model(folder: Path, encoder=None, quantize: bool = False) -> None:
+def export_default_model(folder: Path, encoder=None, quantize: bool = False, weights: Path | None = None) -> None:
     """Write `encoder.onnx` (and `tokenizer.json`, and with `quantize` `encoder.int8.onnx`) into `folder`.
 
+    `weights` is a model folder laid out like the bundled one (the bundled model adapted to the corpus,
+    `qa.adaptation`); if None, the bundled model is exported.
     `encoder` is a loaded `qa.embeddings.Encoder` of the default model. If None, the BERT encoder is
     written out in plain torch here (`_bert`) and loaded straight from the checksummed safetensors
     file, without importing transformers or sentence-transformers: an export from a fresh process
@@ -266,7 +268,9 @@ def export_default_model(folder: Path, encoder=None, quantize: bool = False) -> 
 
     folder = Path(folder)
     attention = None
-    if encoder is None:
+    if weights is not None:
+        transformer = _bert(Path(weights))
+    elif encoder is None:
         transformer = _bert(verified_bundled_model())
     elif encoder.name != DEFAULT_MODEL:
         raise ModelError(f"Only the bundled model is exported to ONNX; this encoder is {encoder.name!r}")
@@ -443,11 +447,11 @@ class Export:
 
 
 _EXPORT_CHILD = ("import sys; from pathlib import Path; from qa.onnx_encoder import export_default_model; "
-                 "export_default_model(Path(sys.argv[1]))")
+                 "export_default_model(Path(sys.argv[1]), weights=Path(sys.argv[2]) if len(sys.argv) > 2 else None)")
 
 
 def prepare_export(previous_index: Path, staging: Path, identity: ModelIdentity, encoder=None,
-                   cache_dir: Path | None = None) -> Export:
+                   cache_dir: Path | None = None, weights: Path | None = None) -> Export:
     """Put `encoder.onnx` and `tokenizer.json` in `staging`: copied from the previous index, or else
     from `cache_dir`, when either holds a verified export of the same weights (so a rebuild needs no
     torch), else exported anew (and then kept in `cache_dir` for the next build): in this process
@@ -460,7 +464,7 @@ def prepare_export(previous_index: Path, staging: Path, identity: ModelIdentity,
             return Export(how)
     from qa.embeddings import Encoder
 
-    if isinstance(encoder, Encoder):
+    if isinstance(encoder, Encoder) and weights is None:
         export_default_model(staging, encoder)
         if cache_dir is not None:
             _keep_export(Path(staging), Path(cache_dir), wanted, names)
@@ -469,7 +473,8 @@ def prepare_export(previous_index: Path, staging: Path, identity: ModelIdentity,
     import sys
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), HF_HUB_OFFLINE="1")
-    process = subprocess.Popen([sys.executable, "-c", _EXPORT_CHILD, str(staging)], env=env,
+    args = [sys.executable, "-c", _EXPORT_CHILD, str(staging), *([str(weights)] if weights else [])]
+    process = subprocess.Popen(args, env=env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return Export("exported", process, Path(staging), None if cache_dir is None else Path(cache_dir), wanted)
 

@@ -76,6 +76,11 @@ def default_index_dir() -> Path:
     return PROJECT_ROOT / "index" if in_checkout() else user_cache_dir() / "index"
 
 
+def default_models_dir() -> Path:
+    """Where models adapted to a corpus are kept between builds (keyed by what they were trained on)."""
+    return user_cache_dir() / "models"
+
+
 def default_feedback_log() -> Path:
     return (PROJECT_ROOT if in_checkout() else user_data_dir()) / "feedback" / "feedback.jsonl"
 

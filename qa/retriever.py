@@ -193,21 +193,23 @@ class Retriever:
                 raise
             log.warning("%s Rebuilding it now.", exc)
             index = cls._build(settings, encoder, progress, reuse=expected)
-        _attach(encoder, settings, index)
+        encoder = _attach(encoder, settings, index)
         return cls(index, encoder, read_catalogue(settings.corpus_dir), settings)
 
     @classmethod
     def build(cls, settings: Settings | None = None, *, progress: bool = False,
-              encoder: Encoder | None = None) -> Retriever:
-        """Build the index from the corpus, save it, and return a retriever over it."""
+              encoder: Encoder | None = None, readapt: bool = False) -> Retriever:
+        """Build the index from the corpus, save it, and return a retriever over it. The model adapted
+        for the previous index is kept unless `readapt` (see `qa.index.build_index`)."""
         settings = settings or Settings.from_env()
         encoder = encoder or default_encoder(settings)
-        index = cls._build(settings, encoder, progress)
-        _attach(encoder, settings, index)
+        index = cls._build(settings, encoder, progress, readapt=readapt)
+        encoder = _attach(encoder, settings, index)
         return cls(index, encoder, read_catalogue(settings.corpus_dir), settings)
 
     @staticmethod
-    def _build(settings: Settings, encoder: Encoder, progress: bool, reuse: dict | None = None) -> SearchIndex:
+    def _build(settings: Settings, encoder: Encoder, progress: bool, reuse: dict | None = None,
+               readapt: bool = False) -> SearchIndex:
         """Build and save under the build lock; with `reuse` (the expected manifest), first take an
         index that another process finished while this one waited for the lock."""
         def waiting() -> None:
@@ -219,7 +221,7 @@ class Retriever:
                     return load_index(settings.index_dir, reuse)
                 except IndexError_:
                     pass
-            index = build_index(settings, encoder, progress=progress)
+            index = build_index(settings, encoder, progress=progress, readapt=readapt)
             save_index(index, settings.index_dir)
         return index
 
@@ -475,9 +477,20 @@ def default_encoder(settings: Settings):
     return Encoder.load(settings.model, threads=settings.torch_threads)
 
 
-def _attach(encoder, settings: Settings, index: SearchIndex) -> None:
-    if hasattr(encoder, "attach") and "query_encoder" in index.manifest:
-        encoder.attach(settings.index_dir, index.manifest)
+def _attach(encoder, settings: Settings, index: SearchIndex):
+    """The encoder that questions go through: the index's own ONNX export when it has one. A model
+    adapted to the corpus exists only there, so a torch encoder of the stock model gives way to it."""
+    if "query_encoder" not in index.manifest:
+        return encoder
+    if not hasattr(encoder, "attach"):
+        adapted = (index.manifest.get("adaptation") or {}).get("weights_sha256")
+        if adapted is None or getattr(encoder, "weights_sha256", None) == adapted:
+            return encoder
+        from qa.onnx_encoder import OnnxEncoder
+
+        encoder = OnnxEncoder.for_index(settings.index_dir, threads=settings.torch_threads)
+    encoder.attach(settings.index_dir, index.manifest)
+    return encoder
 
 
 def similarities(dense_index, vectors: np.ndarray) -> np.ndarray:

@@ -93,6 +93,18 @@ def retriever(settings, encoder):
 
 
 @pytest.fixture(scope="session")
+def index_model(retriever, encoder):
+    """The session index's model under torch: the model adapted to the corpus (qa/adaptation.py)
+    when the index holds one, else the stock model."""
+    from qa.embeddings import Encoder
+
+    adaptation = retriever.index.manifest.get("adaptation") or {}
+    if "weights_sha256" not in adaptation:
+        return encoder
+    return Encoder.load(str(retriever.settings.models_dir / adaptation["folder"]))
+
+
+@pytest.fixture(scope="session")
 def assistant(retriever):
     from qa.answer import Assistant
 

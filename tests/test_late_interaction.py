@@ -68,7 +68,8 @@ def test_a_saved_table_loads_the_same_and_refuses_another_shape(tmp_path):
 
 
 @pytest.mark.slow
-def test_both_encoders_give_the_same_word_pieces(encoder, retriever):
+def test_both_encoders_give_the_same_word_pieces(index_model, retriever):
+    encoder = index_model
     onnx = OnnxEncoder.for_index(retriever.settings.index_dir)
     onnx.attach(retriever.settings.index_dir, retriever.index.manifest)
     long_text = " ".join(c.text for c in retriever.index.chunks[:6])  # truncated alike

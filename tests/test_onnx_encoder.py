@@ -26,13 +26,14 @@ def onnx_encoder(retriever):
     return enc
 
 
-def test_the_index_holds_the_export_with_its_checksum(retriever):
+def test_the_index_holds_the_export_with_its_checksum(retriever, index_model):
     manifest = retriever.index.manifest
     assert {ONNX_FILE, TOKENIZER_FILE} <= set(manifest["files"])
-    assert manifest["query_encoder"]["exported_from_sha256"] == manifest["model"]["weights_sha256"]
+    assert manifest["query_encoder"]["exported_from_sha256"] == index_model.weights_sha256
 
 
-def test_onnx_vectors_match_torch_within_1e5_cosine(encoder, onnx_encoder, retriever):
+def test_onnx_vectors_match_torch_within_1e5_cosine(index_model, onnx_encoder, retriever):
+    encoder = index_model
     long_text = " ".join(c.text for c in retriever.index.chunks[:6])  # over 256 word pieces: truncated alike
     texts = QUESTIONS + [long_text, "DoLS", "a"]
     torch_vectors = encoder.encode_queries(texts)
@@ -62,11 +63,15 @@ def test_a_damaged_export_is_refused_on_first_use_and_bm25_still_works(retriever
         loaded.search("DoLS backlog", k=3)
 
 
-def test_loaded_retriever_ranks_as_the_torch_encoder_does(retriever):
+def test_loaded_retriever_ranks_as_the_torch_encoder_does(retriever, index_model):
+    from qa.corpus import read_catalogue
+
     loaded = Retriever.load(settings=retriever.settings, build_if_missing=False)
     assert isinstance(loaded.encoder, OnnxEncoder)
+    under_torch = Retriever(retriever.index, index_model, read_catalogue(retriever.settings.corpus_dir),
+                            retriever.settings)
     for q in QUESTIONS[:40]:
-        assert [p.chunk_id for p in loaded.search(q, k=10)] == [p.chunk_id for p in retriever.search(q, k=10)]
+        assert [p.chunk_id for p in loaded.search(q, k=10)] == [p.chunk_id for p in under_torch.search(q, k=10)]
 
 
 @pytest.mark.parametrize("args, must_not_load", [
@@ -112,7 +117,7 @@ def test_a_build_into_a_new_folder_takes_the_kept_export_without_torch(retriever
     # that cache (a first build after `rm -r index`, say) needs neither torch nor a new export
     shutil.copytree(retriever.settings.index_dir.parent / CACHE_DIR_NAME, tmp_path / CACHE_DIR_NAME)
     kept = [p.name for p in (tmp_path / CACHE_DIR_NAME).glob("onnx-*")]
-    assert len(kept) == 1
+    assert f"onnx-{retriever.index.manifest['query_encoder']['exported_from_sha256'][:16]}" in kept
     folder = tmp_path / "index"
     _build_without_torch(folder)
     rebuilt = json.loads((folder / "manifest.json").read_text())
@@ -121,17 +126,18 @@ def test_a_build_into_a_new_folder_takes_the_kept_export_without_torch(retriever
 
 def test_a_damaged_kept_export_is_not_used(retriever, tmp_path):
     from qa.embedding_cache import CACHE_DIR_NAME
-    from qa.onnx_encoder import ModelIdentity, _copy_verified_export, query_encoder_manifest
+    from qa.onnx_encoder import _copy_verified_export
 
     cache = tmp_path / CACHE_DIR_NAME
     shutil.copytree(retriever.settings.index_dir.parent / CACHE_DIR_NAME, cache)
-    (kept,) = cache.glob("onnx-*")
+    kept = cache / f"onnx-{retriever.index.manifest['query_encoder']['exported_from_sha256'][:16]}"
     data = bytearray((kept / ONNX_FILE).read_bytes())
     data[len(data) // 3] ^= 0x21
     (kept / ONNX_FILE).write_bytes(bytes(data))
     staging = tmp_path / "staging"
     staging.mkdir()
-    wanted = query_encoder_manifest(ModelIdentity.of_default_model())
+    wanted = retriever.index.manifest["query_encoder"]  # what the kept export says it is: only damaged
+    assert json.loads((kept / "manifest.json").read_text())["query_encoder"] == wanted
     assert not _copy_verified_export(kept, staging, wanted, (ONNX_FILE, TOKENIZER_FILE))
     assert not (staging / ONNX_FILE).exists()
 
