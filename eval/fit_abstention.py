@@ -1,4 +1,5 @@
-"""Fit and calibrate the answerability model (`qa/abstention.json`) on the question set.
+"""Fit and calibrate the answerability model on the question set, for the index's embedding model
+(`qa/abstention.json` when it is adapted to the corpus, `qa/abstention.stock.json` when not).
 
     python -m eval.fit_abstention            # fit on the dev part, report cross-validation and held-out
     python -m eval.fit_abstention --dry-run  # report only, keep the stored model
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.harness import DEFAULT_QUESTIONS, EvalError, Question, answer_is_correct, load_questions
-from qa.answerability import FEATURES, MODEL_FILE, AnswerabilityModel
+from qa.answerability import FEATURES, AnswerabilityModel, model_file
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 FOLDS = 5
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.fit_abstention", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
-    ap.add_argument("--out", type=Path, default=MODEL_FILE)
+    ap.add_argument("--out", type=Path, help="where to write the model (default: the file for the index's model)")
     ap.add_argument("--max-false", type=float, default=0.05,
                     help="largest share of answerable dev questions the calibrated threshold may abstain on")
     ap.add_argument("--dry-run", action="store_true", help="report, but do not write the model")
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_false_abstention": args.max_false, "n_dev": len(dev), "n_dev_fitted": len(fitted),
             "n_heldout": len(heldout), "cross_validated": cv, "heldout": held}
     final = AnswerabilityModel(final.weights, final.bias, final.mean, final.scale, threshold, info=info)
-    print(f"\nWrote {final.save(args.out)}")
+    print(f"\nWrote {final.save(args.out or model_file(assistant.retriever.index.manifest))}")
     return 0
 
 

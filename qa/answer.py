@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from qa.answerability import FRAMING_WORDS, AnswerabilityModel, asked_kinds, has_kind, topic_of
+from qa.answerability import FRAMING_WORDS, AnswerabilityModel, asked_kinds, has_kind, model_file, topic_of
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.retriever import Filters, Passage, Retrieval, Retriever
@@ -130,6 +130,10 @@ class AnswerSettings:
     w_kind: float = 0.15
 
 
+#: Sentences sampled for the background of the "dense_z" answerability feature.
+BACKGROUND = 2048
+
+
 class Assistant:
     """Answers questions from the reports, with citations, or says it cannot.
 
@@ -142,7 +146,7 @@ class Assistant:
                  llm: LLMSettings | None = None, answerability: AnswerabilityModel | None = None) -> None:
         self.retriever = retriever
         self.settings = settings or AnswerSettings()
-        self.answerability = answerability or AnswerabilityModel.load()
+        self.answerability = answerability or AnswerabilityModel.load(model_file(retriever.index.manifest))
         #: The language-model server for fluent answers; disabled (extractive only) unless given.
         self.llm = llm if llm is not None else LLMSettings()
         index = retriever.index
@@ -158,6 +162,11 @@ class Assistant:
         self._framing = set(lex.tokens(FRAMING_WORDS))
         self._council_words = {w for c in retriever.councils for w in re.findall(r"\w+", c.casefold())}
         self._council_words -= GENERIC_COUNCIL_WORDS
+        # a fixed sample of the corpus's sentences: how close a question comes to sentences at large,
+        # against which its best sentence's closeness is measured (the "dense_z" feature)
+        vectors = index.sentences.vectors
+        sample = np.random.default_rng(0).choice(len(vectors), size=min(len(vectors), BACKGROUND), replace=False)
+        self._background = np.asarray(vectors[np.sort(sample)], dtype=np.float32)
 
     @classmethod
     def load(cls, settings=None, *, progress: bool = False, llm: LLMSettings | None = None) -> Assistant:
@@ -349,12 +358,23 @@ class Assistant:
             "top2_missing": sum(t not in said for t in specific) / max(1, len(specific)),
             "sentence_missing": sum(t not in quoted_tokens for t in top3) / max(1, len(top3)),
             "unknown_share": sum(w for t, w in weights.items() if t not in self._idf) / total,
+            "dense_z": self._dense_z(found.vector, best.dense),
             "kind_asked": float(bool(kinds)),
             "kind_missing": float(bool(kinds) and not any(has_kind(k, _without_words_of(first, query)
                                                                    if k in _NAMED_KINDS else first) for k in kinds)),
             "kind_missing_any": float(bool(kinds) and not any(has_kind(k, _without_words_of(quoted, query)
                                                                    if k in _NAMED_KINDS else quoted) for k in kinds)),
         }
+
+    def _dense_z(self, vector: np.ndarray | None, dense: float) -> float:
+        """How many standard deviations the best sentence's cosine stands above the question's cosines
+        to the background sample. A model adapted to the corpus brings every passage nearer a question
+        on its topics, near misses too; this measures closeness against the question's own baseline
+        (cross-validated abstention 0.462 -> 0.500 at 4.9% false abstention, adapted model)."""
+        if vector is None or not len(self._background):
+            return 0.0
+        sims = self._background @ vector
+        return float((dense - sims.mean()) / max(float(sims.std()), 1e-6))
 
     def _term_weights(self, query: str) -> dict[str, float]:
         """The question's words that say what it is about (not the words asking for the kind of answer

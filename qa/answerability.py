@@ -6,7 +6,9 @@ the question's most specific words occur in the cited passages, whether the kind
 for - a figure, a date, a name, a phone number, a place, a rating - is in the sentence, how far the
 best sentence stands above the rest). The model is fitted and its threshold calibrated by
 `python -m eval.fit_abstention` on the development part of `eval/questions.jsonl`, with
-cross-validation; the fitted numbers are stored in `qa/abstention.json` beside this file.
+cross-validation; the fitted numbers are stored beside this file: `qa/abstention.json` for an index
+whose model is adapted to the corpus (the default), `qa/abstention.stock.json` for the stock model
+(the features' scale depends on the model that scored the evidence).
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODEL_FILE = Path(__file__).resolve().parent / "abstention.json"
+STOCK_MODEL_FILE = MODEL_FILE.with_name("abstention.stock.json")
+
+
+def model_file(manifest: dict) -> Path:
+    """The answerability model fitted for an index: its embedding model adapted to the corpus or not."""
+    return MODEL_FILE if "weights_sha256" in (manifest.get("adaptation") or {}) else STOCK_MODEL_FILE
 
 #: The features, in the order the model's weights follow.
 FEATURES: tuple[str, ...] = (
@@ -34,6 +42,7 @@ FEATURES: tuple[str, ...] = (
     "kind_asked",     # the question asks for a kind of answer: figure, date, name, phone, place, rating
     "kind_missing",   # ... and the best sentence holds none of that kind
     "kind_missing_any",   # ... and no quoted sentence holds any
+    "dense_z",        # the best sentence's cosine against the question's cosines to a sample of all sentences
 )
 
 # The kind of answer a question asks for, from its interrogative phrase (a closed class of English

