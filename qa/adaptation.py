@@ -19,7 +19,7 @@ sha256 recorded and checked on reuse. The index stores its ONNX export, which qu
 are encoded with, and lists it with its sha256 like every other index file (see `qa.index`).
 
     pairs = training_pairs(chunks)
-    folder = adapted_model(pairs, cache_root)   # trains, or reuses a verified earlier run
+    folder, record = adapted_model(pairs, cache_root)   # trains, or reuses a verified earlier run
 """
 
 from __future__ import annotations
@@ -84,9 +84,10 @@ def cache_key(base_sha256: str, pairs: list[tuple[str, str]]) -> str:
 
 
 def adapted_model(pairs: list[tuple[str, str]], cache_root: Path, base_folder: Path | None = None,
-                  base_sha256: str | None = None, progress: bool = False) -> Path:
-    """The folder of the base model adapted on `pairs`: reused from `cache_root` if an earlier run
-    left one whose weights still match their recorded sha256, else trained now and kept there.
+                  base_sha256: str | None = None, progress: bool = False) -> tuple[Path, dict]:
+    """The folder of the base model adapted on `pairs`, and its record (recipe, pairs, weights'
+    sha256, training time): reused from `cache_root` if an earlier run left one whose weights still
+    match their recorded sha256, else trained now and kept there.
     Raises ModelError when there are fewer than `MIN_PAIRS` pairs."""
     from qa.embeddings import DEFAULT_MODEL_SHA256, verified_bundled_model
 
@@ -95,9 +96,10 @@ def adapted_model(pairs: list[tuple[str, str]], cache_root: Path, base_folder: P
     if base_folder is None:
         base_folder, base_sha256 = verified_bundled_model(), DEFAULT_MODEL_SHA256
     folder = Path(cache_root) / f"adapted-{cache_key(base_sha256 or '', pairs)}"
-    if verified_weights(folder) is not None:
+    record = verified_weights(folder)
+    if record is not None:
         log.info("reusing the adapted model in %s", folder)
-        return folder
+        return folder, record
     Path(cache_root).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache_root))
     try:
@@ -111,7 +113,7 @@ def adapted_model(pairs: list[tuple[str, str]], cache_root: Path, base_folder: P
         os.replace(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    return folder, record
 
 
 def verified_weights(folder: Path) -> dict | None:

@@ -250,13 +250,12 @@ def _adaptation(settings: Settings, chunks: list[Chunk], base, readapt: bool, pr
         log.warning("the model adapted for the previous index is no longer in %s: adapting again", kept.parent)
     pairs = training_pairs(chunks)
     try:
-        folder = adapted_model(pairs, settings.models_dir, progress=progress)
+        folder, record = adapted_model(pairs, settings.models_dir, progress=progress)
     except ModelError as exc:
         log.warning("the embedding model is not adapted: %s", exc)
         return {"skipped": str(exc)}, None
-    record = verified_weights(folder) or {}
     return {"recipe": RECIPE, "base_sha256": base.weights_sha256, "pairs": len(pairs), "folder": folder.name,
-            "weights_sha256": record.get("weights_sha256"), "train_seconds": record.get("train_seconds")}, folder
+            "weights_sha256": record["weights_sha256"], "train_seconds": record["train_seconds"]}, folder
 
 
 def document_encoder_name(settings: Settings) -> str:

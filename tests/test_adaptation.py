@@ -49,7 +49,7 @@ def small_adaptation(retriever, tmp_path_factory):
     """A real training run on the first two batches of the corpus's pairs."""
     pairs = training_pairs(retriever.index.chunks)[:MIN_PAIRS]
     cache = tmp_path_factory.mktemp("models")
-    return pairs, cache, adapted_model(pairs, cache)
+    return pairs, cache, adapted_model(pairs, cache)[0]
 
 
 def test_training_changes_the_weights_and_records_their_checksum(small_adaptation):
@@ -75,7 +75,7 @@ def test_a_kept_model_is_reused_and_a_damaged_one_trained_again(small_adaptation
     shutil.copytree(cache, copy)
     calls = []
     monkeypatch.setattr(qa.adaptation, "_train", lambda *args: calls.append(args) or 1.0)
-    assert adapted_model(pairs, copy) == copy / folder.name and calls == []
+    assert adapted_model(pairs, copy)[0] == copy / folder.name and calls == []
     data = bytearray((copy / folder.name / WEIGHTS).read_bytes())
     data[len(data) // 2] ^= 0x11
     (copy / folder.name / WEIGHTS).write_bytes(bytes(data))
