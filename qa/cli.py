@@ -136,8 +136,9 @@ def _build(args, settings: Settings) -> int:
     else:
         retriever = Retriever.build(settings, progress=True, readapt=args.readapt)
     m = retriever.index.manifest
+    adapted = " adapted to these reports" if "weights_sha256" in (m.get("adaptation") or {}) else ""
     print(f"Index ready in {settings.index_dir}: {m['chunks']} chunks from {m['documents']} reports, "
-          f"model {m['model']['name']} ({m['model']['dimension']} dimensions).")
+          f"model {m['model']['name']}{adapted} ({m['model']['dimension']} dimensions).")
     return 0
 
 
