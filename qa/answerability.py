@@ -27,6 +27,7 @@ def model_file(manifest: dict) -> Path:
     """The answerability model fitted for an index: its embedding model adapted to the corpus or not."""
     return MODEL_FILE if "weights_sha256" in (manifest.get("adaptation") or {}) else STOCK_MODEL_FILE
 
+
 #: The features, in the order the model's weights follow.
 FEATURES: tuple[str, ...] = (
     "score",          # the best sentence's combined score
