@@ -25,7 +25,7 @@ from qa.answerability import FRAMING_WORDS, AnswerabilityModel, asked_kinds, has
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.retriever import Filters, Passage, Retrieval, Retriever
-from qa.sides import GENERIC_COUNCIL_WORDS, Side, comparison_sides, distinctive, named_councils
+from qa.sides import GENERIC_COUNCIL_WORDS, Side, comparison_sides, named_councils
 from qa.sides import years as _years
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ class Assistant:
             return []
         return comparison_sides(query, list(self.retriever.documents.values()), council, year)
 
-    def _compare(self, question: str, sides: list[tuple[str | None, int | None]]) -> tuple[Answer, list[Passage]]:
+    def _compare(self, question: str, sides: list[Side]) -> tuple[Answer, list[Passage]]:
         """One quote per side of a comparison, oldest report first, each introduced by report and date;
         a side with no evidence is named as missing rather than filled with something else."""
         citations: list[Passage] = []
@@ -269,8 +269,7 @@ class Assistant:
             note += f" Searched for each side: {'; '.join(searched)}."
         return Answer(question, "\n".join(parts), False, citations, quotes, confidence=confidence, note=note), passages
 
-    def _side_question(self, question: str, side: tuple[str | None, int | None],
-                       sides: list[tuple[str | None, int | None]]) -> str:
+    def _side_question(self, question: str, side: Side, sides: list[Side]) -> str:
         """What a comparison asks of one side. A question joining one question per side ("What did the
         2016 peer challenge say about the care market, and what did CQC find about supply in 2023?")
         is cut where they join: each side asks its own part, with any part that names no side. A part
@@ -300,8 +299,7 @@ class Assistant:
     @staticmethod
     def _names_side(text: str, council: str | None, year: int | None) -> bool:
         """Whether `text` names this council or this year."""
-        words = set(re.findall(r"\w+", text.lower()))
-        return bool((council and distinctive(council) & words)
+        return bool((council and named_councils(text, [council]))
                     or (year and any(y[0] == str(year) for y in _years(text))))
 
     def candidate(self, question: str, *, council: str | None = None, doc_id: str | None = None,

@@ -42,6 +42,7 @@ from qa.answer import NOT_FOUND, Answer
 from qa.answerability import FRAMING_WORDS as _FRAME
 from qa.errors import QueryError
 from qa.retriever import clean_query
+from qa.sides import YEAR, year_mentions
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,6 @@ _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "
 _QUESTION_START = re.compile("(?:" + "|".join(sorted(_WH)) + r")\b", re.IGNORECASE)
 _PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "by", "into", "over", "under",
                  "between", "during", "after", "before", "within"}
-# A year or a financial year, as written: 2016, 2023/24, 2024-25, 2021/2022.
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*[/\-\u2013]\s*((?:19|20)?\d\d))?(?!\d)")
 _CALENDAR = {n.lower() for n in (*calendar.month_name, *calendar.day_name) if n}
 _WORD = re.compile(r"[A-Za-z][\w'’-]*|\d[\d/,.\-–]*\d|\d|[^\w\s]")
 #: A proper noun the reports mention in more chunks than this is a subject of theirs, not a place.
@@ -155,7 +154,7 @@ class _CorpusFacts:
             words = re.findall(r"[A-Za-z][\w'-]*", chunk.text)
             lower.update(w.lower() for w in words if w[0].islower())
             df.update({w.lower() for w in words})
-            mentioned_years.update(y for _, ys in _years(chunk.text) for y in ys)
+            mentioned_years.update(y for _, ys in year_mentions(chunk.text) for y in ys)
         self.lower_seen = lower
         self.chunk_df = df
         self.mentioned_years = mentioned_years
@@ -222,7 +221,7 @@ class Rewriter:
         m = _OPENER.match(question)
         opener = m.group(0).strip() if m else ""
         place = self._place(words, bool(opener))
-        years = [text for text, _ in _years(question)]
+        years = [text for text, _ in year_mentions(question)]
         year_tokens = {t for y in years for t in re.findall(r"\d+", y)}
         place_tokens = set(self.facts.lex.tokens(place)) if place else set()
         report = self._report(words)
@@ -237,7 +236,7 @@ class Rewriter:
         """A report named by its year and the catalogue's words for it: "the 2023 CQC assessment"."""
         f = self.facts
         for i, w in enumerate(words):
-            if not _YEAR.fullmatch(w):
+            if not YEAR.fullmatch(w):
                 continue
             start, end = i, i + 1
             while end < len(words) and words[end][:1].isalpha() and set(f.lex.tokens(words[end])) & f.report_tokens:
@@ -396,7 +395,7 @@ class Rewriter:
     def _uncovered(self, r: _Reading) -> str:
         if r.place:
             return r.place
-        for text, parts in _years(" ".join(r.words)):
+        for text, parts in year_mentions(" ".join(r.words)):
             if not self.facts.year_covered(parts):
                 return text
         return ""
@@ -521,7 +520,7 @@ class Rewriter:
         lex, f = self.facts.lex, self.facts
         tokens = [lex.tokens(w) for w in words]
         content = [bool(t) and t[0] not in f.framing for t in tokens]
-        context = [bool(t) and t[0] in f.council_tokens or bool(_YEAR.fullmatch(w)) for t, w in zip(tokens, words)]
+        context = [bool(t) and t[0] in f.council_tokens or bool(YEAR.fullmatch(w)) for t, w in zip(tokens, words)]
         content = [c or x for c, x in zip(content, context)]
         joiners = {"of", "for", "and"}
         phrases: list[str] = []
@@ -564,19 +563,6 @@ class Rewriter:
 
 
 # -- text helpers ------------------------------------------------------------------------------
-def _years(text: str) -> list[tuple[str, tuple[str, ...]]]:
-    """Years named in `text`: (as written, (first,) or (first, second year)), e.g. ("2023/24", ("2023", "2024"))."""
-    out = []
-    for m in _YEAR.finditer(text):
-        start, end = m.group(1), m.group(2)
-        if end:
-            end = end if len(end) == 4 else start[:2] + end
-            out.append((m.group(0), (start, end) if int(end) == int(start) + 1 else (start,)))
-        else:
-            out.append((m.group(0), (start,)))
-    return out
-
-
 def _plural(word: str) -> bool:
     w = word.lower()
     return w.endswith("s") and not w.endswith(("ss", "us", "is", "'s", "’s"))

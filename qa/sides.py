@@ -19,17 +19,23 @@ GENERIC_COUNCIL_WORDS = {"the", "a", "this", "that", "which", "each", "every", "
 Side = tuple[str | None, int | None]  # (council, year); None: any
 
 
-def years(text: str) -> set[tuple[str, ...]]:
-    """Years and financial years named in `text`, as ("2016",) or ("2023", "2024")."""
-    out = set()
+def year_mentions(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Years named in `text`, in order: (as written, (first,) or (first, second year)),
+    e.g. ("2023/24", ("2023", "2024"))."""
+    out = []
     for m in YEAR.finditer(text):
         start, end = m.group(1), m.group(2)
         if end:
             end = end if len(end) == 4 else start[:2] + end
-            out.add((start, end) if int(end) == int(start) + 1 else (start,))
+            out.append((m.group(0), (start, end) if int(end) == int(start) + 1 else (start,)))
         else:
-            out.add((start,))
+            out.append((m.group(0), (start,)))
     return out
+
+
+def years(text: str) -> set[tuple[str, ...]]:
+    """Years and financial years named in `text`, as ("2016",) or ("2023", "2024")."""
+    return {parsed for _, parsed in year_mentions(text)}
 
 
 def distinctive(council: str) -> set[str]:
