@@ -129,19 +129,25 @@ def verified_weights(folder: Path) -> dict | None:
 
 
 def _train(folder: Path, pairs: list[tuple[str, str]], progress: bool) -> float:
-    """Fine-tune the model in `folder` on `pairs` in place (its `model.safetensors` is rewritten)."""
+    """Fine-tune the model in `folder` on `pairs` in place (its `model.safetensors` is rewritten), on
+    every core; the seconds it took."""
     import torch
 
     started = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)  # a build may have set one thread for queries
     try:
-        return _train_with(torch, folder, pairs, progress, started)
+        loss = _fine_tune(folder, pairs, progress)
     finally:
         torch.set_num_threads(threads)
+    seconds = time.perf_counter() - started
+    log.info("adapted the embedding model on %d pairs in %.0f s (last loss %.3f)", len(pairs), seconds, loss)
+    return seconds
 
 
-def _train_with(torch, folder: Path, pairs: list[tuple[str, str]], progress: bool, started: float) -> float:
+def _fine_tune(folder: Path, pairs: list[tuple[str, str]], progress: bool) -> float:
+    """The training loop of `RECIPE`; the last batch's loss."""
+    import torch
     from safetensors.torch import save_file
     from sentence_transformers import SentenceTransformer
 
@@ -187,6 +193,4 @@ def _train_with(torch, folder: Path, pairs: list[tuple[str, str]], progress: boo
     model.eval()
     weights = {k: v.detach().contiguous() for k, v in model[0].auto_model.state_dict().items()}
     save_file(weights, str(folder / WEIGHTS), metadata={"format": "pt"})
-    seconds = time.perf_counter() - started
-    log.info("adapted the embedding model on %d pairs in %.0f s (last loss %.3f)", len(pairs), seconds, loss.item())
-    return seconds
+    return loss.item()
