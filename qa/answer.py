@@ -42,9 +42,13 @@ _JOINED_QUESTIONS = re.compile(r";\s*|,?\s+and\s+(?=(?:what|how|who|whom|which|w
 #: Words that point back to something named before them ("who did them", "what had it been used for").
 _POINTS_BACK = re.compile(r"\b(it|its|they|them|their|these|those|he|she|his|her)\b", re.I)
 _COUNCIL = re.compile(r"\b((?:[A-Z][\w'-]+ ){1,3})(?:City |County |Borough |District |Metropolitan )*Council\b")
-# Words that open a sentence leaning on the one before it ("These were ...", "However, ..."): a closed
-# class of English pronouns, determiners and connectives, not words from any question.
-_LEANS_ON_BEFORE = re.compile(r"^[\"'(]*(these|this|that|those|it|its|they|them|their|he|she|his|her|such|both|"
+# Words that open a sentence leaning on the one before it ("These were ...", "Of these, 45% ...",
+# "However, ..."): a closed class of English pronouns, determiners and connectives, optionally after a
+# preposition, not words from any question.
+_LEANS_ON_BEFORE = re.compile(r"^[\"'(]*(?:(?:of|among|amongst|in|for|from|despite|because of|as a result of|"
+                              r"in addition to|alongside|following|after|besides|beyond|within|with|under|on top of)"
+                              r"\s+(?=(?:these|this|that|those|it|them|which|whom)\b))?"
+                              r"(these|this|that|those|it|its|they|them|their|he|she|his|her|such|both|which|whom|"
                               r"however|also|but|additionally|furthermore|moreover|similarly|consequently|therefore|"
                               r"thus|nevertheless|instead|otherwise|likewise|meanwhile)\b", re.IGNORECASE)
 #: How many sentences back a quote may reach for the one it leans on.
@@ -488,6 +492,11 @@ class Assistant:
             if key in seen_text or any(p == pos and a <= row <= b for p, a, b in chosen):
                 continue
             seen_text.add(key)
+            overlap = next((i for i, (p, a, b) in enumerate(chosen) if p == pos and first <= b and a <= row), None)
+            if overlap is not None:  # "Of these, 45% ..." brings a sentence already quoted: one longer quote
+                _, a, b = chosen[overlap]
+                chosen[overlap] = (pos, min(a, first), max(b, row))
+                continue
             if not chosen:
                 lead_gives = [k for k in single if has_kind(k, text)]
             chosen.append((pos, first, row))
