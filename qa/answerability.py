@@ -42,17 +42,26 @@ FEATURES: tuple[str, ...] = (
     "unknown_share",  # share (by rarity) of the question's words the corpus never uses
     "kind_asked",     # the question asks for a kind of answer: figure, date, name, phone, place, rating
     "kind_missing",   # ... and the best sentence holds none of that kind
-    "kind_missing_any",   # ... and no quoted sentence holds any
+    "name_missing",   # the question asks who, and the best sentence names no person (a role at most)
     "dense_z",        # the best sentence's cosine against the question's cosines to a sample of all sentences
+    "piece_mean",     # each of the question's word pieces' best match in the cited passages, averaged by rarity
+                      # (weighed against "dense": words matched, meaning not, is a near miss)
 )
 
 # The kind of answer a question asks for, from its interrogative phrase (a closed class of English
 # question forms), and what such an answer looks like in a sentence.
+# An interrogative phrase headed by one of the nouns given: "what rate", "what hourly rate",
+# "what is the social worker vacancy rate", "in which Birmingham building" (up to three modifiers).
+_HEADED_BY = r"\b(?:what|which)\s+(?:(?:is|was|are|were)\s+(?:the|its|their)\s+)?(?P<modifiers>(?:[\w'-]+\s+){{0,3}}?)(?:{})\b"
 _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
+    "email": (re.compile(r"\be-?mail\b", re.I), re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
+    "web": (re.compile(r"\b(website|web address|web page|webpage|url)\b", re.I),
+            re.compile(r"\bhttps?://|\bwww\.|\b[\w-]+\.(gov|org|co|nhs)\.uk\b", re.I)),
     "phone": (re.compile(r"\b(phone|telephone|contact) number\b|\bnumber to call\b", re.I),
               re.compile(r"\b0\d{2,4}[ -]?\d{3}[ -]?\d{3,4}\b")),
-    "figure": (re.compile(r"\bhow (many|much|long|often|big|large)\b|\bwhat (percentage|proportion|number|share|"
-                          r"amount|figure|rate|total|budget|size)\b", re.I),
+    "figure": (re.compile(r"\bhow (many|much|long|often|big|large)\b|" + _HEADED_BY.format(
+                          r"percentage|proportion|number|share|amount|figure|rate|total|budget|size|cost|price|"
+                          r"time|wait|ratio|average"), re.I),
                re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand|"
                           r"million|half|quarter|third|all|none|most|majority)\b", re.I)),
     "date": (re.compile(r"\bwhen\b|\bwhat (date|year|month)\b|\bwhich (date|year|month)\b", re.I),
@@ -64,7 +73,8 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
     "rating": (re.compile(r"\b(rating|rated|score|scored|grade|graded)\b", re.I),
                re.compile(r"\b(good|outstanding|inadequate|requires improvement)\b|\bscore\b.*\d|\d\s*[-\u2013]\s*"
                           r"evidence", re.I)),
-    "place": (re.compile(r"^\s*where\b|\bwhich (building|venue|office|street|hospital|site)\b", re.I),
+    "place": (re.compile(r"^\s*where\b|" + _HEADED_BY.format(r"building|venue|office|street|hospital|site"),
+                         re.I),
               re.compile(r"\b[A-Z][a-z]+ (Road|Street|House|Centre|Hospital|Hall|Court|Lane|Way)\b|\b[A-Z]{1,2}\d")),
 }
 
@@ -81,14 +91,23 @@ _WH_WORDS = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b", re
 def topic_of(question: str) -> str:
     """The question without the words that ask for the kind of answer ("how many", "what percentage",
     "who"): what remains says what it is about."""
-    for asks, _ in _KINDS.values():
-        question = asks.sub(" ", question)
+    for asks, _ in _KINDS.values():  # "what hourly rate" keeps "hourly"
+        question = asks.sub(lambda m: f" {m.groupdict().get('modifiers') or ''} ", question)
     return _WH_WORDS.sub(" ", question)
 
 
+#: Kinds whose answer has a fixed form, which a sentence either holds or not: a question asking for
+#: one is not answered by a sentence without it, whatever else matches.
+FORMATTED_KINDS = ("email", "web", "phone")
+
+
 def asked_kinds(question: str) -> list[str]:
-    """The kinds of answer the question asks for (in the order of `_KINDS`)."""
-    return [kind for kind, (asks, _) in _KINDS.items() if asks.search(question)]
+    """The kinds of answer the question asks for (in the order of `_KINDS`). A question asking for a
+    phone number, an e-mail or a web address asks for that, not for any figure ("what phone number")."""
+    kinds = [kind for kind, (asks, _) in _KINDS.items() if asks.search(question)]
+    if any(k in FORMATTED_KINDS for k in kinds):
+        kinds = [k for k in kinds if k != "figure"]
+    return kinds
 
 
 def has_kind(kind: str, text: str) -> bool:

@@ -101,6 +101,7 @@ class Retrieval:
     chunk_ids: list[int]
     dense_scores: np.ndarray | None = None  # dense score of every chunk (chunk and best-sentence cosine),
     # when the backend scored every chunk (None when it chose candidates)
+    pieces: object | None = None  # the query's word pieces and their vectors (TokenVectors), when encoded
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,8 @@ class Retriever:
             passages = [self._passage(self._chunks[j], float(scores[best]), self._also_in(j))
                         for j, best in chunk_ids]
             results.append(Retrieval(query, None if vectors is None else vectors[i], passages,
-                                     [shown for shown, _ in chunk_ids], dense_i if ids is None else None))
+                                     [shown for shown, _ in chunk_ids], dense_i if ids is None else None,
+                                     None if pieces is None else pieces[i]))
         return results
 
     def _encode(self, queries: list[str]) -> np.ndarray:
