@@ -425,6 +425,8 @@ class Assistant:
 
     def _why_not(self, query: str, features: dict[str, float], cited: list[Passage]) -> str:
         """Why the evidence fell short, in the words of the question where possible."""
+        if self.answerability.off_topic(features):
+            return "Nothing in these reports comes close to this question."
         weights = self._term_weights(query)
         said = self._passage_tokens(cited)
         missing = [t for t in sorted(weights, key=lambda t: (-weights[t], t))[:2] if t not in said]

@@ -64,7 +64,10 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
                           r"time|wait|ratio|average"), re.I),
                re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand|"
                           r"million|half|quarter|third|all|none|most|majority)\b", re.I)),
-    "date": (re.compile(r"\bwhen\b|\bwhat (date|year|month)\b|\bwhich (date|year|month)\b", re.I),
+    # "when did ...", "by when will ..." ask for a date; "... when CQC assessed it" only dates the question
+    "date": (re.compile(r"^\W*(?:(?:and|so|but|then)\s+)?when\b|\bwhen\s+(did|does|do|is|was|were|are|will|would|"
+                        r"has|have|had|can|could|should)\b|\bwhat (date|year|month)\b|\bwhich (date|year|month)\b",
+                        re.I),
              re.compile(r"\b(19|20)\d\d\b|\b(january|february|march|april|may|june|july|august|september|october|"
                         r"november|december)\b", re.I)),
     "person": (re.compile(r"^\s*(and\s+)?who\b|\bwho (is|was|were|leads?|led|chairs?|chaired|runs?)\b|"
@@ -125,6 +128,17 @@ class AnswerabilityModel:
     threshold: float
     features: tuple[str, ...] = FEATURES
     info: dict | None = None  # how it was fitted and what cross-validation measured
+    #: The range of each feature over the questions it was fitted on. A value outside counts as the
+    #: nearest end: a linear model extrapolates without limit, and "What is the capital of France?",
+    #: whose word pieces match the reports less than any fitted question's, would otherwise be pushed
+    #: towards answering by the weight that sets word-piece match against meaning.
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
+    #: The lowest dense score of the best passage ("top_dense") of any dev question answered right.
+    #: A question whose nearest passage is further off than that is about something the reports do
+    #: not cover ("What is the capital of France?"), and P(answerable) is 0: the linear model, which
+    #: weighs word-piece match against meaning for near misses, cannot say so on its own.
+    nearest_floor: float | None = None
 
     def __post_init__(self) -> None:
         if tuple(self.features) != FEATURES:
@@ -132,25 +146,43 @@ class AnswerabilityModel:
                              f"the code computes {list(FEATURES)}: refit with python -m eval.fit_abstention")
         if not len(self.weights) == len(self.mean) == len(self.scale) == len(FEATURES):
             raise ValueError("the answerability model's weights do not match its features")
+        if any(b is not None and len(b) != len(FEATURES) for b in (self.low, self.high)):
+            raise ValueError("the answerability model's feature ranges do not match its features")
+
+    def off_topic(self, x: dict[str, float]) -> bool:
+        """Whether the nearest passage is further off than any dev question's that was answered right."""
+        return self.nearest_floor is not None and x["top_dense"] < self.nearest_floor
 
     def probability(self, x: dict[str, float]) -> float:
-        z = self.bias + sum(w * (x[f] - m) / s for w, f, m, s in zip(self.weights, FEATURES, self.mean, self.scale))
+        if self.off_topic(x):
+            return 0.0
+        z = self.bias + sum(self.contributions(x).values())
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
         """Each feature's push towards answering (+) or abstaining (-), for saying why."""
-        return {f: w * (x[f] - m) / s for w, f, m, s in zip(self.weights, FEATURES, self.mean, self.scale)}
+        low = self.low or (-math.inf,) * len(FEATURES)
+        high = self.high or (math.inf,) * len(FEATURES)
+        return {f: w * (min(max(x[f], lo), hi) - m) / s
+                for w, f, m, s, lo, hi in zip(self.weights, FEATURES, self.mean, self.scale, low, high)}
 
     def to_json(self) -> dict:
-        return {"features": list(self.features), "weights": list(self.weights), "bias": self.bias,
-                "mean": list(self.mean), "scale": list(self.scale), "threshold": self.threshold,
-                "info": self.info or {}}
+        data = {"features": list(self.features), "weights": list(self.weights), "bias": self.bias,
+                "mean": list(self.mean), "scale": list(self.scale), "threshold": self.threshold}
+        if self.low is not None and self.high is not None:
+            data.update(low=list(self.low), high=list(self.high))
+        if self.nearest_floor is not None:
+            data["nearest_floor"] = self.nearest_floor
+        return {**data, "info": self.info or {}}
 
     @classmethod
     def from_json(cls, data: dict) -> AnswerabilityModel:
+        low, high = data.get("low"), data.get("high")
         return cls(tuple(map(float, data["weights"])), float(data["bias"]), tuple(map(float, data["mean"])),
                    tuple(map(float, data["scale"])), float(data["threshold"]), tuple(data["features"]),
-                   data.get("info"))
+                   data.get("info"), None if low is None else tuple(map(float, low)),
+                   None if high is None else tuple(map(float, high)),
+                   None if data.get("nearest_floor") is None else float(data["nearest_floor"]))
 
     @classmethod
     def load(cls, path: str | Path = MODEL_FILE) -> AnswerabilityModel:

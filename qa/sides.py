@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 #: A year or a financial year: 2016, 2023/24, 2024-25, 2021/2022.
-YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*[/\-\u2013]\s*((?:19|20)?\d\d))?(?!\d)")
+YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*[/\-\u2013]\s*((?:19|20)?\d\d))?(?!\d|s\b)")  # not "the 2030s"
 #: Words of a council's name that do not tell one council from another.
 GENERIC_COUNCIL_WORDS = {"the", "a", "this", "that", "which", "each", "every", "city", "county", "borough", "local",
                          "district", "metropolitan", "what", "how", "did", "does", "is", "was"}

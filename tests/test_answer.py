@@ -204,11 +204,16 @@ def test_an_abstention_offers_the_nearest_sections_of_the_council_asked_about_an
 
 
 @pytest.mark.parametrize("question", [
-    "What is the waiting time for a wheelchair assessment in Birmingham?",  # the issue's: no such figure
     "What is the name of the independent chair of Birmingham's Safeguarding Adults Board?",
+    "What is the out-of-hours phone number for Birmingham's Emergency Duty Team?",  # none is quoted
 ])
 def test_a_question_whose_fact_the_reports_lack_abstains(assistant, question):
     assert assistant.ask(question).abstained
+
+
+def test_a_question_about_something_the_reports_do_not_cover_says_so(assistant):
+    a = assistant.ask("What is the capital of France?")
+    assert a.abstained and "Nothing in these reports comes close" in a.text
 
 
 def test_a_person_is_named_in_the_answer_to_who_led_the_case_file_audit(assistant):

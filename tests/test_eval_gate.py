@@ -12,17 +12,18 @@ import pytest
 
 from eval.harness import DEFAULT_QUESTIONS, EvalRun, load_questions, run_eval
 
-# Measured 2026-11-28 (`python -m eval`) on 312 questions, of which 102 were written in staff's words
-# (lay paraphrases, near misses, comparisons); the same values this test computes. Since the embedding
-# model is adapted to the corpus (qa/adaptation.py) and answerability reads "dense_z"; the stock
-# model's figures on the same code are given after "stock".
-HYBRID_HIT_AT_5_MIN = 0.88  # measured 0.894 (219/245); stock 0.873
-HYBRID_MRR_AT_10_MIN = 0.75  # measured 0.764; stock 0.749
-ANSWER_ACCURACY_MIN = 0.77  # measured 0.784 (192/245); 0.763 before the adapted model
-ABSTENTION_ACCURACY_MIN = 0.53  # measured 0.552 (37/67; the dev part is in-sample); 0.507 before
-# The product promise is 1 in 20: met on the dev questions under cross-validation (4.9%), not here:
-# measured 0.073 (18/245; held out 5 of 19), against 0.061 (15/245) before the adapted model.
-FALSE_ABSTENTION_MAX = 0.075
+# Measured 2026-11-28 (`python -m eval`) on 362 questions, of which 152 were written in staff's words
+# (lay paraphrases, near misses, comparisons): the 312 of the day before and 50 written since, which
+# are harder (on them alone, before the answerability model was refitted on their dev part: 10 of 30
+# near misses abstained, lay answers 4 of 20). The embedding model is adapted to the corpus
+# (qa/adaptation.py); answerability reads word-piece matches and persons' names (qa/answerability.py).
+HYBRID_HIT_AT_5_MIN = 0.86  # measured 0.868 (230/265); 0.894 on the 312 questions
+HYBRID_MRR_AT_10_MIN = 0.73  # measured 0.740; 0.764 on the 312
+ANSWER_ACCURACY_MIN = 0.75  # measured 0.762 (202/265)
+ABSTENTION_ACCURACY_MIN = 0.52  # measured 0.536 (52/97; the dev part is in-sample)
+# The product promise is 1 in 20: the threshold is calibrated to it on the dev questions under
+# cross-validation (5.0%); measured 0.053 here (14/265; held out 3 of 25).
+FALSE_ABSTENTION_MAX = 0.06
 # Plain facts in the reports' own words must stay where they are.
 FACT_HIT_AT_5_MIN = 0.98  # measured 0.991 (113/114, with the 11 quality-statement scores); stock 0.982
 FACT_ANSWER_ACCURACY_MIN = 0.95  # measured 0.965 (110/114); 0.947 before

@@ -2,7 +2,6 @@
 
 import pytest
 
-from qa.answerability import asked_kinds, topic_of
 from qa.person_names import NameFinder, given_names
 
 CORPUS = [
@@ -33,16 +32,3 @@ def test_the_corpus_casing_decides_which_given_names_are_ordinary_words(finder):
     # "linda" in an e-mail address is not a use of the word in lower case
     assert "linda" not in finder.ordinary
     assert "linda" in given_names() and "cabinet" not in given_names()
-
-
-@pytest.mark.parametrize("question, kinds, kept", [
-    ("What hourly rate does the Birmingham Care Wage pay?", ["figure"], "hourly"),
-    ("What is the social worker vacancy rate in Birmingham?", ["figure"], "vacancy"),
-    ("What is the waiting time for a wheelchair assessment?", ["figure"], "waiting"),
-    ("In which Birmingham building did the team present its feedback?", ["place"], "Birmingham"),
-    ("What is the email address of Westminster's Director of Adult Social Care?", ["email"], "Director"),
-    ("What is the role of the Principal Social Worker?", [], "role"),
-])
-def test_the_kind_asked_for_is_read_from_the_phrase_that_asks_and_its_modifiers_stay_topic(question, kinds, kept):
-    assert asked_kinds(question) == kinds
-    assert kept in topic_of(question)

@@ -1,0 +1,47 @@
+"""The kind of answer a question asks for (qa/answerability.py), read from the phrase that asks."""
+
+import pytest
+
+from qa.answerability import asked_kinds, topic_of
+from qa.sides import years
+
+
+@pytest.mark.parametrize("question, kinds, kept", [
+    ("What hourly rate does the Birmingham Care Wage pay?", ["figure"], "hourly"),
+    ("What is the social worker vacancy rate in Birmingham?", ["figure"], "vacancy"),
+    ("What is the waiting time for a wheelchair assessment?", ["figure"], "waiting"),
+    ("In which Birmingham building did the team present its feedback?", ["place"], "Birmingham"),
+    ("What is the email address of Westminster's Director of Adult Social Care?", ["email"], "Director"),
+    ("What is the role of the Principal Social Worker?", [], "role"),
+    ("What phone number should carers ring?", ["phone"], "carers"),  # a phone number, not any figure
+    ("According to the 2016 letter, when did Birmingham adopt it?", ["date"], "adopt"),
+    ("And when?", ["date"], ""),
+    # a "when" that only dates the question asks for no date
+    ("Who was the Director when CQC assessed the council in 2023?", ["person"], "Director"),
+    ("Why do residents say no when the council offers them help?", [], "residents"),
+])
+def test_the_kind_asked_for_is_read_from_the_phrase_that_asks_and_its_modifiers_stay_topic(question, kinds, kept):
+    assert asked_kinds(question) == kinds
+    assert kept in topic_of(question)
+
+
+def test_a_decade_is_not_read_as_a_year():
+    assert years("by the mid-2030s") == set()
+    assert years("in 2030 and 2023/24") == {("2030",), ("2023", "2024")}
+
+
+def test_the_fitted_model_keeps_its_feature_ranges_and_floor_and_does_not_extrapolate():
+    from qa.answerability import FEATURES, AnswerabilityModel
+
+    n = len(FEATURES)
+    at = FEATURES.index("piece_mean")
+    weights = tuple(-2.0 if i == at else 0.0 for i in range(n))
+    model = AnswerabilityModel(weights, 0.0, (0.5,) * n, (0.1,) * n, 0.5, low=(0.4,) * n, high=(0.9,) * n,
+                               nearest_floor=0.3)
+    again = AnswerabilityModel.from_json(model.to_json())
+    assert (again.low, again.high, again.nearest_floor, again.weights) == (model.low, model.high, 0.3, weights)
+    x = dict.fromkeys(FEATURES, 0.5)
+    far_below = {**x, "piece_mean": 0.0}
+    assert model.probability(far_below) == model.probability({**x, "piece_mean": 0.4})  # held at the range's end
+    assert model.probability({**x, "top_dense": 0.29}) == 0.0 and model.off_topic({**x, "top_dense": 0.29})
+    assert model.probability({**x, "top_dense": 0.31}) == 0.5
