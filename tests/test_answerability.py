@@ -13,6 +13,7 @@ from qa.sides import years
     ("In which Birmingham building did the team present its feedback?", ["place"], "Birmingham"),
     ("What is the email address of Westminster's Director of Adult Social Care?", ["email"], "Director"),
     ("What is the role of the Principal Social Worker?", [], "role"),
+    ("How long has the infection control team been running?", ["duration"], "infection"),
     ("What phone number should carers ring?", ["phone"], "carers"),  # a phone number, not any figure
     ("According to the 2016 letter, when did Birmingham adopt it?", ["date"], "adopt"),
     ("And when?", ["date"], ""),
@@ -45,3 +46,11 @@ def test_the_fitted_model_keeps_its_feature_ranges_and_floor_and_does_not_extrap
     assert model.probability(far_below) == model.probability({**x, "piece_mean": 0.4})  # held at the range's end
     assert model.probability({**x, "top_dense": 0.29}) == 0.0 and model.off_topic({**x, "top_dense": 0.29})
     assert model.probability({**x, "top_dense": 0.31}) == 0.5
+
+
+def test_a_year_is_not_the_figure_asked_for_but_can_date_a_duration():
+    from qa.answerability import has_kind
+
+    assert not has_kind("figure", "The full precept was raised in 2023/24.")
+    assert has_kind("figure", "In 2023, 663 complaints were received.")
+    assert has_kind("duration", "It had been operational since December 2020.")
