@@ -361,7 +361,7 @@ class Assistant:
         quoted_tokens = set(self.retriever.index.lexical.tokens(quoted, expand_acronyms=True))
         return {
             "score": best_score, "dense": best.dense, "lexical": best.lexical, "number": best.number,
-            "top_dense": float(found.dense_scores.max()) if found.dense_scores is not None else 0.0,
+            "top_dense": found.top_dense if found.top_dense is not None else 0.0,
             "margin": best_score - (scored[1][0] if len(scored) > 1 else 0.0),
             "key_coverage": sum(w for t, w in weights.items() if t in said) / total,
             "top2_missing": sum(t not in said for t in specific) / max(1, len(specific)),
@@ -372,7 +372,8 @@ class Assistant:
             "kind_asked": float(bool(kinds)),
             "kind_missing": float(bool(kinds) and not any(has_kind(k, _without_words_of(first, query)
                                                                    if k in _NAMED_KINDS else first) for k in kinds)),
-            "name_missing": float(bool(_ASKS_IDENTITY.search(query)) and not self._names.finds(_without_words_of(first, query))),
+            "name_missing": float(bool(_ASKS_IDENTITY.search(query))
+                                  and not self._names.finds(_without_words_of(first, query))),
         }
 
     def _dense_z(self, vector: np.ndarray | None, dense: float) -> float:

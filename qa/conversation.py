@@ -382,7 +382,7 @@ class Rewriter:
     def _dense_best(self, texts: list[str]) -> list[float]:
         """The best dense similarity of each text to the corpus's chunks."""
         found = self.assistant.retriever.retrieve_batch(texts, 1, method="dense", each_side=False)
-        return [float(r.dense_scores.max()) if r.dense_scores is not None else 0.0 for r in found]
+        return [r.top_dense if r.top_dense is not None else 0.0 for r in found]
 
     def _continue_topic(self, text: str, previous: str, before: _Reading) -> str:
         """A question of its own ("how many felt supported?") with the previous topic it continues, if any."""

@@ -102,6 +102,9 @@ class Retrieval:
     dense_scores: np.ndarray | None = None  # dense score of every chunk (chunk and best-sentence cosine),
     # when the backend scored every chunk (None when it chose candidates)
     pieces: object | None = None  # the query's word pieces and their vectors (TokenVectors), when encoded
+    #: The best dense score of a chunk the filters allow: over every chunk, or over the backend's
+    #: candidates, which hold the dense side's best (None for BM25 alone). How near the reports come.
+    top_dense: float | None = None
 
 
 @dataclass(frozen=True)
@@ -331,9 +334,13 @@ class Retriever:
             chunk_ids = self._top(order, allowed, k)
             passages = [self._passage(self._chunks[j], float(scores[best]), self._also_in(j))
                         for j, best in chunk_ids]
+            top_dense = None
+            if dense_i is not None and len(dense_i):
+                near = dense_i if ids is not None or allowed is None else dense_i[allowed]
+                top_dense = float(near.max()) if len(near) else None
             results.append(Retrieval(query, None if vectors is None else vectors[i], passages,
                                      [shown for shown, _ in chunk_ids], dense_i if ids is None else None,
-                                     None if pieces is None else pieces[i]))
+                                     None if pieces is None else pieces[i], top_dense))
         return results
 
     def _encode(self, queries: list[str]) -> np.ndarray:

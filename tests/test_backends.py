@@ -89,3 +89,21 @@ def test_backend_setting_chooses_the_backend(retriever):
         retriever.settings.with_(backend="elastic")
     with pytest.raises(QAError, match="QA_BACKEND must be one of"):
         make_backend("elastic", retriever.index, retriever.settings)
+
+
+def test_answers_over_the_fast_path_read_the_same_evidence(retriever, assistant):
+    """The answerability features need how near the reports come to a question ("top_dense"): the fast
+    path chooses candidates instead of scoring every chunk, and must still give it, else every answer
+    would look off-topic and be withheld."""
+    from qa import Assistant
+
+    faiss_retriever = Retriever(retriever.index, retriever.encoder, list(retriever.documents.values()),
+                                retriever.settings.with_(backend="faiss"))
+    fast = Assistant(faiss_retriever, answerability=assistant.answerability)
+    for question in QUESTIONS[:40]:
+        _, a, exact_features = assistant.candidate(question)
+        _, b, fast_features = fast.candidate(question)
+        assert a.text == b.text
+        if exact_features is not None:
+            assert fast_features["top_dense"] == pytest.approx(exact_features["top_dense"], abs=1e-6), question
+    assert not fast.ask("What score did Westminster get for governance?").abstained
