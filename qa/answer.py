@@ -394,8 +394,9 @@ class Assistant:
         On its own it hardly separates (AUC 0.56 on the dev questions); beside the sentence's cosine it
         does, and the fit gives it a negative weight: a near miss matches the passage word for word
         ("hourly rate", "Care Wage") while its meaning stays further off, a question in lay words the
-        other way round. Cross-validated, unanswerable questions abstained 0.462 -> 0.577 at 4.9% false
-        abstention, and the held-out ones 0.400 -> 0.467 (`python -m eval.fit_abstention`)."""
+        other way round. On the 312-question set, cross-validated, unanswerable questions abstained
+        0.462 -> 0.577 at 4.9% false abstention, and the held-out ones 0.400 -> 0.467
+        (`python -m eval.fit_abstention`)."""
         table, question = self.retriever.index.tokens, found.pieces
         cited = np.array(sorted({found.chunk_ids[q.n - 1] for q in answer.quotes}), dtype=np.int64)
         if table is None or question is None:

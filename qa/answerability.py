@@ -2,9 +2,11 @@
 
 The extractive engine always finds *some* sentence. Whether to quote it or say "not found" is
 decided by a logistic regression over evidence features (how well the best sentence matches, whether
-the question's most specific words occur in the cited passages, whether the kind of answer asked
-for - a figure, a date, a name, a phone number, a place, a rating - is in the sentence, how far the
-best sentence stands above the rest). The model is fitted and its threshold calibrated by
+the question's most specific words occur in the cited passages, how closely their word pieces match
+the question's, whether the kind of answer asked for - a figure, a duration, a date, a person's
+name, a phone number, an e-mail or web address, a place, a rating - is in the sentence, how far the
+best sentence stands above the rest), with a floor for questions nothing in the reports comes near.
+The model is fitted and its threshold calibrated by
 `python -m eval.fit_abstention` on the development part of `eval/questions.jsonl`, with
 cross-validation; the fitted numbers are stored beside this file: `qa/abstention.json` for an index
 whose model is adapted to the corpus (the default), `qa/abstention.stock.json` for the stock model
@@ -54,7 +56,8 @@ FEATURES: tuple[str, ...] = (
 # question forms), and what such an answer looks like in a sentence.
 # An interrogative phrase headed by one of the nouns given: "what rate", "what hourly rate",
 # "what is the social worker vacancy rate", "in which Birmingham building" (up to three modifiers).
-_HEADED_BY = r"\b(?:what|which)\s+(?:(?:is|was|are|were)\s+(?:the|its|their)\s+)?(?P<modifiers>(?:[\w'-]+\s+){{0,3}}?)(?:{})\b"
+_HEADED_BY = (r"\b(?:what|which)\s+(?:(?:is|was|are|were)\s+(?:the|its|their)\s+)?"
+              r"(?P<modifiers>(?:[\w'-]+\s+){{0,3}}?)(?:{})\b")
 _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
     "email": (re.compile(r"\be-?mail\b", re.I), re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
     "web": (re.compile(r"\b(website|web address|web page|webpage|url)\b", re.I),

@@ -90,7 +90,8 @@ def test_json_and_the_answer_function(assistant):
 
 
 # -- quotes that stand on their own ------------------------------------------------------------
-LEANING = re.compile(r"^[\"'(]*(?:(?:of|among|in|for|despite) )?(these|this|they|it|however|those|such)\b", re.IGNORECASE)
+LEANING = re.compile(r"^[\"'(]*(?:(?:of|among|in|for|despite) )?(these|this|they|it|however|those|such)\b",
+                     re.IGNORECASE)
 
 
 def test_no_quote_opens_leaning_on_a_sentence_it_does_not_show(assistant):
