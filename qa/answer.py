@@ -630,7 +630,9 @@ _NAMED_KINDS = ("person", "place")
 #: How a kind of answer is called in a reason for abstaining.
 _KIND_NAMES = {"email": "e-mail address", "web": "web address", "phone": "phone number", "figure": "figure",
                "date": "date", "person": "name", "rating": "rating", "place": "place"}
-_ASKS_IDENTITY = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|\bname of\b|\bwho (chairs?|heads?|leads?)\b", re.I)
+#: A question asking who someone is: "who is the ...", "the name of ...", "what's her name?"
+_ASKS_IDENTITY = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|\bname of\b|\bwho (chairs?|heads?|leads?)\b|"
+                            r"(?:'s|’s|\bhis|\bher|\btheir) names?\b", re.I)
 
 
 def _without_words_of(text: str, question: str) -> str:

@@ -81,7 +81,7 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
              re.compile(r"\b(19|20)\d\d\b|\b(january|february|march|april|may|june|july|august|september|october|"
                         r"november|december)\b", re.I)),
     "person": (re.compile(r"^\s*(and\s+)?who\b|\bwho (is|was|were|leads?|led|chairs?|chaired|runs?)\b|"
-                          r"\bwhat is the name of\b|\bname of the\b", re.I),
+                          r"\bwhat is the name of\b|\bname of the\b|(?:'s|’s|\bhis|\bher|\btheir) names?\b", re.I),
                re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")),
     "rating": (re.compile(r"\b(rating|rated|score|scored|grade|graded)\b", re.I),
                re.compile(r"\b(good|outstanding|inadequate|requires improvement)\b|\bscore\b.*\d|\d\s*[-\u2013]\s*"

@@ -500,8 +500,12 @@ class Rewriter:
             if council and low in {"they", "their"}:  # "what tool do they use": the council
                 phrases.append(_bare(council))
             options = []
+            # "her" is possessive before a noun ("what's her name?"), else an object ("who appointed her?")
+            possessive = low in _POSSESSIVE and (low != "her" or (
+                i + 1 < len(words) and words[i + 1][:1].isalpha() and bool(self.facts.lex.tokens(words[i + 1]))
+                and words[i + 1].lower() not in _WH | _PREPOSITIONS | _DETERMINERS))
             for phrase in phrases:
-                text = phrase + "'s" if low in _POSSESSIVE and low != "her" else phrase
+                text = phrase + "'s" if possessive else phrase
                 options.append(words[:i] + [text] + words[i + 1:])
             texts = [_join([w for w in o if w]) for o in options]
             chosen = self._most_similar(texts) if len(texts) > 1 else texts[0]
@@ -529,6 +533,8 @@ class Rewriter:
                 continue
             for e in range(s + 1, min(len(words), s + 6) + 1):
                 if not all(content[k] or words[k].lower() in joiners for k in range(s, e)) or not content[e - 1]:
+                    continue
+                if _cuts_a_name(words, s, e):  # "the Birmingham Care" of "the Birmingham Care Wage"
                     continue
                 name = e - s > 1 and words[s + 1][:1].isupper()  # "Birmingham Care Wage" is a name
                 if (context[s] and not name) or context[e - 1]:
@@ -563,6 +569,18 @@ class Rewriter:
 
 
 # -- text helpers ------------------------------------------------------------------------------
+def _cuts_a_name(words: list[str], start: int, end: int) -> bool:
+    """Whether words[start:end] begins or ends inside a run of capitalised words (a name such as
+    "Principal Occupational Therapist"). The question's first word is capitalised anyway, and a
+    possessive ends a name ("Birmingham's Care Homes Service" is two)."""
+    def capital(i: int) -> bool:
+        return 0 < i < len(words) and words[i][:1].isupper()
+
+    def joined(i: int) -> bool:  # words i and i + 1 are one name
+        return capital(i) and capital(i + 1) and not words[i].lower().endswith(("'s", "’s"))
+    return joined(start - 1) or joined(end - 1)
+
+
 def _plural(word: str) -> bool:
     w = word.lower()
     return w.endswith("s") and not w.endswith(("ss", "us", "is", "'s", "’s"))

@@ -73,6 +73,28 @@ def test_anaphora_replaces_the_pronoun_with_the_phrase_it_stands_for(assistant):
     assert " it " not in f" {a.query.lower()} "
 
 
+@pytest.mark.parametrize("first, follow_up, name", [
+    ("What did the 2016 peer challenge say about the Birmingham Care Wage?", "What hourly rate did it pay?",
+     "the Birmingham Care Wage pay"),
+    ("Which award was Birmingham's Care Homes Infection Prevention Control Service shortlisted for?",
+     "Since when has it been running?", "Care Homes Infection Prevention Control Service been"),
+])
+def test_a_pronoun_stands_for_a_whole_name_not_part_of_one(assistant, first, follow_up, name):
+    chat = Conversation(assistant)
+    turn(chat, first)
+    a, rw = turn(chat, follow_up)
+    assert rw.kind == "anaphora" and name in a.query
+
+
+def test_her_before_a_noun_is_possessive_and_asks_for_a_name(assistant):
+    """ "What's her name?" about the therapist Westminster appointed: no report names her."""
+    chat = Conversation(assistant)
+    turn(chat, "When did Westminster appoint a Principal Occupational Therapist?")
+    a, rw = turn(chat, "What's her name?")
+    assert "Principal Occupational Therapist's name" in a.query
+    assert a.abstained
+
+
 def test_a_why_question_about_the_previous_one_keeps_its_topic_with_its_own_question_word(assistant):
     chat = Conversation(assistant)
     turn(chat, "When did the peer challenge team visit Birmingham?")
