@@ -3,7 +3,7 @@
 Reports capitalise role titles as consistently as names ("the Director of Adult Social Care"), so
 capital letters alone cannot tell "Deputy Chief Executive" from "Peter Hay". A person's name is taken
 to be a capitalised word that is a given name, followed by an optional initial and a capitalised
-surname. Given names come from the US census lists shipped by the `names` package (5,494 of them;
+surname. Given names come from the US census lists shipped by the `names` package (5,163 of them;
 public-domain data, not words of any report or question). A given name that is also an ordinary word
 ("May", "Will", "Grace", "Long") counts only where the corpus itself uses the word capitalised more
 often than not, so the casing of the reports decides, not a list of exceptions.
