@@ -12,17 +12,18 @@ import pytest
 
 from eval.harness import DEFAULT_QUESTIONS, EvalRun, load_questions, run_eval
 
-# Measured 2026-11-28 (`python -m eval`) on 362 questions, of which 152 were written in staff's words
-# (lay paraphrases, near misses, comparisons): the 312 of the day before and 50 written since, which
-# are harder (on them alone, before the answerability model was refitted on their dev part: 10 of 30
-# near misses abstained, lay answers 4 of 20). The embedding model is adapted to the corpus
-# (qa/adaptation.py); answerability reads word-piece matches and persons' names (qa/answerability.py).
-HYBRID_HIT_AT_5_MIN = 0.86  # measured 0.868 (230/265); 0.894 on the 312 questions
-HYBRID_MRR_AT_10_MIN = 0.73  # measured 0.740; 0.764 on the 312
-ANSWER_ACCURACY_MIN = 0.76  # measured 0.777 (206/265)
-ABSTENTION_ACCURACY_MIN = 0.60  # measured 0.629 (61/97; the dev part is in-sample)
+# Measured 2026-11-29 (`python -m eval`) on 402 questions, of which 192 were written in staff's words
+# (lay paraphrases, near misses, comparisons): the 312 of 2026-11-28 and 90 written since without
+# looking at the system's answers, which are harder. Each batch was first scored before anything was
+# fitted on it: 10 of 30 near misses abstained and 4 of 20 lay answers right for the first, 12 of 25
+# and 6 of 15 for the second. The embedding model is adapted to the corpus (qa/adaptation.py);
+# answerability reads word-piece matches and persons' names (qa/answerability.py).
+HYBRID_HIT_AT_5_MIN = 0.84  # measured 0.850 (238/280); 0.894 on the 312 questions
+HYBRID_MRR_AT_10_MIN = 0.71  # measured 0.724; 0.764 on the 312
+ANSWER_ACCURACY_MIN = 0.75  # measured 0.764 (214/280)
+ABSTENTION_ACCURACY_MIN = 0.57  # measured 0.590 (72/122; the dev part is in-sample)
 # The product promise is 1 in 20: the threshold is calibrated to it on the dev questions under
-# cross-validation (5.0%); measured 0.049 here (13/265; held out 4 of 25).
+# cross-validation (4.8%); measured 0.046 here (13/280; held out 4 of 30).
 FALSE_ABSTENTION_MAX = 0.055
 # Plain facts in the reports' own words must stay where they are.
 FACT_HIT_AT_5_MIN = 0.98  # measured 0.991 (113/114, with the 11 quality-statement scores); stock 0.982
