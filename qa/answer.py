@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from qa.answerability import (FORMATTED_KINDS, FRAMING_WORDS, AnswerabilityModel, asked_kinds, has_kind, model_file,
-                              topic_of)
+from qa.answerability import (FORMATTED_KINDS, FRAMING_WORDS, KIND_NAMES, AnswerabilityModel, asked_kinds, has_kind,
+                              model_file, topic_of)
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.person_names import NameFinder
@@ -341,7 +341,7 @@ class Assistant:
             return found, self._abstain(question, found.passages, 0.0, ""), None
         formatted = [k for k in asked_kinds(query) if k in FORMATTED_KINDS]
         if formatted and not any(has_kind(k, q.text) for k in formatted for q in answer.quotes):
-            why = f"The closest passages do not give the {_KIND_NAMES[formatted[0]]} asked for."
+            why = f"The closest passages do not give the {KIND_NAMES[formatted[0]]} asked for."
             return found, self._abstain(question, found.passages, 0.0, why), None
         best = next(f for f in features if (f.position, f.row) == consistent[0][1:])
         return found, answer, self._answer_features(query, found, consistent, best, answer)
@@ -439,7 +439,7 @@ class Assistant:
             return f"The closest passages do not mention {' or '.join(repr(w) for w in shown)}."
         kinds = asked_kinds(query)
         if features["kind_missing"] and kinds:
-            return f"The closest passages do not give the {_KIND_NAMES[kinds[0]]} asked for."
+            return f"The closest passages do not give the {KIND_NAMES[kinds[0]]} asked for."
         return "The closest passages do not answer it clearly."
 
     def _named_councils(self, query: str) -> set[str]:
@@ -627,9 +627,6 @@ def report_label(p: Passage) -> str:
 #: Kinds of answer that are names: a name the question itself uses is not the answer to it
 #: ("Who is the Cabinet Member ... in Westminster?" is not answered by "Fairer Westminster").
 _NAMED_KINDS = ("person", "place")
-#: How a kind of answer is called in a reason for abstaining.
-_KIND_NAMES = {"email": "e-mail address", "web": "web address", "phone": "phone number", "figure": "figure",
-               "date": "date", "person": "name", "rating": "rating", "place": "place"}
 #: A question asking who someone is: "who is the ...", "the name of ...", "what's her name?"
 _ASKS_IDENTITY = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|\bname of\b|\bwho (chairs?|heads?|leads?)\b|"
                             r"(?:'s|’s|\bhis|\bher|\btheir) names?\b", re.I)

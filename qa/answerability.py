@@ -91,6 +91,11 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
               re.compile(r"\b[A-Z][a-z]+ (Road|Street|House|Centre|Hospital|Hall|Court|Lane|Way)\b|\b[A-Z]{1,2}\d")),
 }
 
+#: What each kind of answer is called when saying it was not found ("... do not give the duration asked for").
+KIND_NAMES = {"email": "e-mail address", "web": "web address", "phone": "phone number", "duration": "duration",
+              "figure": "figure", "date": "date", "person": "name", "rating": "rating", "place": "place"}
+
+
 
 # Words that frame a question (how much, compared with what, who said it) rather than name its topic:
 # a closed set of English question phrasing, not words of any report.

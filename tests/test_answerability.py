@@ -54,3 +54,17 @@ def test_a_year_is_not_the_figure_asked_for_but_can_date_a_duration():
     assert not has_kind("figure", "The full precept was raised in 2023/24.")
     assert has_kind("figure", "In 2023, 663 complaints were received.")
     assert has_kind("duration", "It had been operational since December 2020.")
+
+
+def test_every_kind_of_answer_has_a_name_to_say_it_was_not_found():
+    from qa.answerability import _KINDS, KIND_NAMES
+
+    assert set(KIND_NAMES) == set(_KINDS)
+
+
+def test_a_duration_asked_for_and_not_given_is_named_in_the_reason(assistant):
+    """ "How long ...?" asks for a duration; saying it was not found once raised a KeyError."""
+    question = "How long has the Care Homes Infection Prevention Control Service been operational?"
+    passages = assistant.retriever.search(question, k=3)
+    why = assistant._why_not(question, {"kind_missing": 1.0, "top_dense": 1.0}, passages)
+    assert why == "The closest passages do not give the duration asked for."
