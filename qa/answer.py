@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from qa.answerability import (FORMATTED_KINDS, FRAMING_WORDS, KIND_NAMES, AnswerabilityModel, asked_kinds, has_kind,
-                              model_file, topic_of)
+from qa.answerability import (FORMATTED_KINDS, FRAMING_WORDS, KIND_NAMES, AnswerabilityModel, asked_kinds,
+                              asks_identity, has_kind, model_file, topic_of)
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.person_names import NameFinder
@@ -372,8 +372,7 @@ class Assistant:
             "kind_asked": float(bool(kinds)),
             "kind_missing": float(bool(kinds) and not any(has_kind(k, _without_words_of(first, query)
                                                                    if k in _NAMED_KINDS else first) for k in kinds)),
-            "name_missing": float(bool(_ASKS_IDENTITY.search(query))
-                                  and not self._names.finds(_without_words_of(first, query))),
+            "name_missing": float(asks_identity(query) and not self._names.finds(_without_words_of(first, query))),
         }
 
     def _dense_z(self, vector: np.ndarray | None, dense: float) -> float:
@@ -627,9 +626,6 @@ def report_label(p: Passage) -> str:
 #: Kinds of answer that are names: a name the question itself uses is not the answer to it
 #: ("Who is the Cabinet Member ... in Westminster?" is not answered by "Fairer Westminster").
 _NAMED_KINDS = ("person", "place")
-#: A question asking who someone is: "who is the ...", "the name of ...", "what's her name?"
-_ASKS_IDENTITY = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|\bname of\b|\bwho (chairs?|heads?|leads?)\b|"
-                            r"(?:'s|’s|\bhis|\bher|\btheir) names?\b", re.I)
 
 
 def _without_words_of(text: str, question: str) -> str:

@@ -58,6 +58,12 @@ FEATURES: tuple[str, ...] = (
 # "what is the social worker vacancy rate", "in which Birmingham building" (up to three modifiers).
 _HEADED_BY = (r"\b(?:what|which)\s+(?:(?:is|was|are|were)\s+(?:the|its|their)\s+)?"
               r"(?P<modifiers>(?:[\w'-]+\s+){{0,3}}?)(?:{})\b")
+# "What's her name?", "the Director's name"
+_NAME_ASKED = r"(?:'s|’s|\bhis|\bher|\btheir) names?\b"
+# A question asking who someone is, which a role title does not answer: "who is the ...", "the name
+# of ...", "what's her name?" (as against "who provides ...", which an organisation may answer).
+_ASKS_IDENTITY = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|\bname of\b|\bwho (chairs?|heads?|leads?)\b|"
+                            + _NAME_ASKED, re.I)
 _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
     "email": (re.compile(r"\be-?mail\b", re.I), re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
     "web": (re.compile(r"\b(website|web address|web page|webpage|url)\b", re.I),
@@ -81,7 +87,7 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
              re.compile(r"\b(19|20)\d\d\b|\b(january|february|march|april|may|june|july|august|september|october|"
                         r"november|december)\b", re.I)),
     "person": (re.compile(r"^\s*(and\s+)?who\b|\bwho (is|was|were|leads?|led|chairs?|chaired|runs?)\b|"
-                          r"\bwhat is the name of\b|\bname of the\b|(?:'s|’s|\bhis|\bher|\btheir) names?\b", re.I),
+                          r"\bwhat is the name of\b|\bname of the\b|" + _NAME_ASKED, re.I),
                re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")),
     "rating": (re.compile(r"\b(rating|rated|score|scored|grade|graded)\b", re.I),
                re.compile(r"\b(good|outstanding|inadequate|requires improvement)\b|\bscore\b.*\d|\d\s*[-\u2013]\s*"
@@ -126,6 +132,11 @@ def asked_kinds(question: str) -> list[str]:
     if any(k in FORMATTED_KINDS for k in kinds):
         kinds = [k for k in kinds if k != "figure"]
     return kinds
+
+
+def asks_identity(question: str) -> bool:
+    """Whether the question asks who someone is, so that only a person's name answers it."""
+    return bool(_ASKS_IDENTITY.search(question))
 
 
 def has_kind(kind: str, text: str) -> bool:
