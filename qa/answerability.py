@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.index import adapted_weights
 from qa.sides import YEAR
 
 MODEL_FILE = Path(__file__).resolve().parent / "abstention.json"
@@ -29,7 +30,7 @@ STOCK_MODEL_FILE = MODEL_FILE.with_name("abstention.stock.json")
 
 def model_file(manifest: dict) -> Path:
     """The answerability model fitted for an index: its embedding model adapted to the corpus or not."""
-    return MODEL_FILE if "weights_sha256" in (manifest.get("adaptation") or {}) else STOCK_MODEL_FILE
+    return MODEL_FILE if adapted_weights(manifest) else STOCK_MODEL_FILE
 
 
 #: The features, in the order the model's weights follow.

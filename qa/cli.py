@@ -21,6 +21,7 @@ import textwrap
 from qa.cli_library import COMMANDS, add_commands
 from qa.config import Settings
 from qa.errors import QAError, QueryError, ReportError
+from qa.index import adapted_weights
 from qa.retriever import MAX_K, METHODS
 
 
@@ -136,7 +137,7 @@ def _build(args, settings: Settings) -> int:
     else:
         retriever = Retriever.build(settings, progress=True, readapt=args.readapt)
     m = retriever.index.manifest
-    adapted = " adapted to these reports" if "weights_sha256" in (m.get("adaptation") or {}) else ""
+    adapted = " adapted to these reports" if adapted_weights(m) else ""
     print(f"Index ready in {settings.index_dir}: {m['chunks']} chunks from {m['documents']} reports, "
           f"model {m['model']['name']}{adapted} ({m['model']['dimension']} dimensions).")
     return 0

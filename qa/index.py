@@ -130,6 +130,12 @@ def adapts(settings: Settings) -> bool:
     return settings.adapt_model and settings.model == DEFAULT_MODEL
 
 
+def adapted_weights(manifest: dict) -> str | None:
+    """The sha256 of the adapted model an index was built with, from its manifest; None for the stock
+    model (adaptation off, another model, or too few pairs to adapt on)."""
+    return (manifest.get("adaptation") or {}).get("weights_sha256")
+
+
 def build_index(settings: Settings, encoder: Encoder, progress: bool = False, readapt: bool = False) -> SearchIndex:
     """Chunk, embed and index the corpus in memory.
 

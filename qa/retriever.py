@@ -21,7 +21,8 @@ from qa.config import DEFAULT_MODEL, Settings
 from qa.corpus import DocumentInfo, corpus_hashes, read_catalogue
 from qa.embeddings import Encoder
 from qa.errors import IndexError_, IndexMissingError, IndexStaleError, QueryError
-from qa.index import SearchIndex, build_index, build_lock, expected_settings, load_index, save_index
+from qa.index import (SearchIndex, adapted_weights, build_index, build_lock, expected_settings, load_index,
+                      save_index)
 from qa.sides import comparison_sides
 
 log = logging.getLogger(__name__)
@@ -492,7 +493,7 @@ def _attach(encoder, settings: Settings, index: SearchIndex):
     if "query_encoder" not in index.manifest:
         return encoder
     if not hasattr(encoder, "attach"):
-        adapted = (index.manifest.get("adaptation") or {}).get("weights_sha256")
+        adapted = adapted_weights(index.manifest)
         if adapted is None or getattr(encoder, "weights_sha256", None) == adapted:
             return encoder
         from qa.onnx_encoder import OnnxEncoder
