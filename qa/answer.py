@@ -162,7 +162,6 @@ class Assistant:
             self._chunk_sentences.setdefault(int(chunk), []).append(row)
         self._chunk_sentences = {c: np.array(rows) for c, rows in self._chunk_sentences.items()}
         self._idf = self._document_frequencies()
-        self._names = NameFinder.from_texts(chunk.text for chunk in index.chunks)
         self._max_idf = max(self._idf.values(), default=1.0)  # for words the corpus never uses
         lex = retriever.index.lexical
         self._council_tokens = {t for c in retriever.councils for t in lex.tokens(c)}
@@ -174,6 +173,12 @@ class Assistant:
         vectors = index.sentences.vectors
         sample = np.random.default_rng(0).choice(len(vectors), size=min(len(vectors), BACKGROUND), replace=False)
         self._background = np.asarray(vectors[np.sort(sample)], dtype=np.float32)
+
+    @functools.cached_property
+    def _names(self) -> NameFinder:
+        """Persons' names as this corpus writes them: read on the first question asking who someone is,
+        not at start-up (it reads every chunk: 11 ms for the five reports, and grows with the corpus)."""
+        return NameFinder.from_texts(chunk.text for chunk in self.retriever.index.chunks)
 
     @classmethod
     def load(cls, settings=None, *, progress: bool = False, llm: LLMSettings | None = None) -> Assistant:
