@@ -146,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     # and its features are those of a miss: it is left out of the fit (not of the calibration).
     fitted = [r for r in dev if r.features is not None and (r.correct_if_answered or not r.question.answerable)]
     x, y = matrix(fitted), np.array([r.question.answerable for r in fitted], dtype=int)
-    scores = {}
+    scores, probabilities = {}, {}
     for c in C_GRID:
-        p = cross_validated(x, y, c)
+        p = probabilities[c] = cross_validated(x, y, c)
         scores[c] = float(np.mean(np.log(np.where(y == 1, p, 1 - p).clip(1e-9))))
         print(f"C={c:<5} cross-validated log-likelihood {scores[c]:.4f}")
     c = max(scores, key=scores.get)
-    p_cv = cross_validated(x, y, c)
+    p_cv = probabilities[c]
     index_of = {id(r): i for i, r in enumerate(fitted)}
     model, mean, scale = fit(x, y, c)
     floor = min((r.features["top_dense"] for r in fitted if r.question.answerable), default=None)
