@@ -61,10 +61,6 @@ _HEADED_BY = (r"\b(?:what|which)\s+(?:(?:is|was|are|were)\s+(?:the|its|their)\s+
               r"(?P<modifiers>(?:[\w'-]+\s+){{0,3}}?)(?:{})\b")
 # "What's her name?", "the Director's name"
 _NAME_ASKED = r"(?:'s|’s|\bhis|\bher|\btheir) names?\b"
-# A question asking who someone is, which a role title does not answer: "who is the ...", "the name
-# of ...", "what's her name?" (as against "who provides ...", which an organisation may answer).
-_ASKS_IDENTITY = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|\bname of\b|\bwho (chairs?|heads?|leads?)\b|"
-                            + _NAME_ASKED, re.I)
 _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
     "email": (re.compile(r"\be-?mail\b", re.I), re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
     "web": (re.compile(r"\b(website|web address|web page|webpage|url)\b", re.I),
@@ -103,7 +99,6 @@ KIND_NAMES = {"email": "e-mail address", "web": "web address", "phone": "phone n
               "figure": "figure", "date": "date", "person": "name", "rating": "rating", "place": "place"}
 
 
-
 # Words that frame a question (how much, compared with what, who said it) rather than name its topic:
 # a closed set of English question phrasing, not words of any report.
 FRAMING_WORDS = ("many much number numbers percentage percent proportion share figure figures total amount according "
@@ -133,6 +128,12 @@ def asked_kinds(question: str) -> list[str]:
     if any(k in FORMATTED_KINDS for k in kinds):
         kinds = [k for k in kinds if k != "figure"]
     return kinds
+
+
+# A question asking who someone is, which a role title does not answer: "who is the ...", "the name
+# of ...", "what's her name?" (as against "who provides ...", which an organisation may answer).
+_ASKS_IDENTITY = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|\bname of\b|\bwho (chairs?|heads?|leads?)\b|"
+                            + _NAME_ASKED, re.I)
 
 
 def asks_identity(question: str) -> bool:
