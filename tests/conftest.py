@@ -97,11 +97,12 @@ def index_model(retriever, encoder):
     """The session index's model under torch: the model adapted to the corpus (qa/adaptation.py)
     when the index holds one, else the stock model."""
     from qa.embeddings import Encoder
+    from qa.index import adapted_weights
 
-    adaptation = retriever.index.manifest.get("adaptation") or {}
-    if "weights_sha256" not in adaptation:
+    manifest = retriever.index.manifest
+    if not adapted_weights(manifest):
         return encoder
-    return Encoder.load(str(retriever.settings.models_dir / adaptation["folder"]))
+    return Encoder.load(str(retriever.settings.models_dir / manifest["adaptation"]["folder"]))
 
 
 @pytest.fixture(scope="session")
