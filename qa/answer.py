@@ -340,7 +340,8 @@ class Assistant:
                           if _gives_new_figure(self._sentence_text(found.chunk_ids[x[1]], x[2]), query)]
         if not consistent:
             why = "The passages found are about another council or year." if scored else ""
-            return found, self._abstain(question, found.passages, 0.0, why), None
+            nearest = self._nearest_of_named(query, found.passages, council, doc_id, year)
+            return found, self._abstain(question, nearest, 0.0, why), None
         answer = self._compose(question, found.passages, found.chunk_ids, consistent, consistent[0][0])
         if not answer.quotes:  # every candidate leaned on a sentence it could not bring
             return found, self._abstain(question, found.passages, 0.0, ""), None
@@ -597,9 +598,28 @@ class Assistant:
     def _sentence_text(self, chunk_index: int, row: int) -> str:
         return self.retriever.index.chunks[chunk_index].text[self._sentences.start[row] : self._sentences.end[row]]
 
+    def _nearest_of_named(self, query: str, passages: list[Passage], council: str | None, doc_id: str | None,
+                          year: int | None) -> list[Passage]:
+        """`passages`, or when the question names one council and none of them is about it (nor any
+        filter set), that council's nearest passages: a question about Westminster that only
+        Birmingham's report comes near is pointed to Westminster's sections, not Birmingham's."""
+        named = self._named_councils(query)
+        if len(named) != 1 or council is not None or doc_id is not None or any(p.council in named for p in passages):
+            return passages
+        try:
+            found = self.retriever.retrieve_batch([query], self.settings.k,
+                                                  filters=Filters(next(iter(named)), None, year))[0]
+        except QueryError:  # no report of that council from that year
+            return passages
+        return found.passages or passages
+
     def _abstain(self, question: str, passages: list[Passage], confidence: float, why: str) -> Answer:
         named = self._named_councils(question)  # "... in Westminster?": Westminster's sections first
-        nearest = sorted(passages, key=lambda p: p.council not in named)[:3] if named else passages[:3]
+        nearest, shown = [], set()
+        for p in sorted(passages, key=lambda p: p.council not in named) if named else passages:
+            if (p.title, p.section) not in shown and len(nearest) < 3:  # a section once, however many passages
+                shown.add((p.title, p.section))
+                nearest.append(p)
         lines = [NOT_FOUND + (f" {why}" if why else "")]
         if nearest:
             lines.append("The nearest sections are:")

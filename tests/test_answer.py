@@ -204,6 +204,18 @@ def test_an_abstention_offers_the_nearest_sections_of_the_council_asked_about_an
     assert a.note
 
 
+def test_a_question_only_another_councils_report_comes_near_is_pointed_to_its_own_councils_sections(assistant):
+    # Westminster's one report is about governance: the passages nearest a question on waiting for a
+    # social worker are all Birmingham's, which cannot answer a question about Westminster
+    question = "How long do people wait for a social worker in Westminster?"
+    found = assistant.retriever.search(question, k=assistant.settings.k)
+    assert {p.council for p in found} == {"Birmingham City Council"}  # what makes the case
+    a = assistant.ask(question)
+    assert a.abstained and "another council" in a.text
+    assert a.nearest and {p.council for p in a.nearest} == {"Westminster City Council"}
+    assert len({(p.title, p.section) for p in a.nearest}) == len(a.nearest)  # each section once
+
+
 @pytest.mark.parametrize("question", [
     "What is the name of the independent chair of Birmingham's Safeguarding Adults Board?",
     "What is the out-of-hours phone number for Birmingham's Emergency Duty Team?",  # none is quoted
