@@ -9,6 +9,8 @@ in the same run, interleaved question by question, so their ratio is fair.
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -50,7 +52,10 @@ def main() -> None:
         questions = (questions * (args.queries // len(questions) + 1))[: args.queries]
         for q in questions[:20]:  # warm-up
             retriever.search(q, k=5)
-        search_ms, encode_ms = [], []
+        # the same retriever without the word-piece reranking, timed in the same loop: what it costs
+        plain = copy.copy(retriever)
+        plain.settings = dataclasses.replace(retriever.settings, rerank_weight=0.0)
+        search_ms, encode_ms, plain_ms = [], [], []
         for q in questions:
             t = time.perf_counter()
             retriever.encoder.encode_queries([q])
@@ -58,6 +63,9 @@ def main() -> None:
             t = time.perf_counter()
             retriever.search(q, k=5)
             search_ms.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            plain.search(q, k=5)
+            plain_ms.append((time.perf_counter() - t) * 1000)
 
     med = statistics.median
     print(f"build index (python -m qa build, {args.runs} runs): median {med(builds):.1f} s  "
@@ -68,6 +76,8 @@ def main() -> None:
           f"p95 {sorted(search_ms)[int(0.95 * len(search_ms))]:.1f} ms")
     print(f"query encoding alone, same run:          median {med(encode_ms):.1f} ms")
     print(f"search / encoding ratio (medians): {med(search_ms) / med(encode_ms):.2f}")
+    print(f"without the word-piece reranking (QA_RERANK_WEIGHT=0), same run: median {med(plain_ms):.1f} ms, "
+          f"ratio {med(plain_ms) / med(encode_ms):.2f}")
 
 
 if __name__ == "__main__":
