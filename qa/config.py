@@ -116,6 +116,9 @@ class Settings(EnvSettings):
     contextual_chunks: bool = env_field(True, env="QA_CONTEXTUAL_CHUNKS")
     #: Weight of the dense score in the fused score (the lexical score gets 1 - dense_weight).
     dense_weight: float = env_field(0.4, env="QA_DENSE_WEIGHT")
+    #: The dense weight rises, up to 1, by this much times the share of the question's BM25 ceiling
+    #: that BM25's best chunk falls short of (qa/retriever.py, `Retriever._dense_weight`); 0 keeps it fixed.
+    dense_weight_gain: float = env_field(0.8, env="QA_DENSE_WEIGHT_GAIN")
     #: Hybrid search reorders its best `rerank_depth` chunks by word-piece matches (qa/late_interaction.py):
     #: the weight of that token score against the hybrid score; 0 turns the reranking off.
     rerank_weight: float = env_field(0.8, env="QA_RERANK_WEIGHT")
@@ -149,6 +152,9 @@ class Settings(EnvSettings):
             )
         if not 0.0 <= self.dense_weight <= 1.0:
             raise QAError(f"dense_weight must be between 0 and 1. Currently, dense_weight is {self.dense_weight}")
+        if not 0.0 <= self.dense_weight_gain <= 1.0:
+            raise QAError("dense_weight_gain must be between 0 and 1. "
+                          f"Currently, dense_weight_gain is {self.dense_weight_gain}")
         if not 0.0 <= self.rerank_weight <= 1.0:
             raise QAError(f"rerank_weight must be between 0 and 1. Currently, rerank_weight is {self.rerank_weight}")
         if self.rerank_depth < 1:

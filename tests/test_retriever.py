@@ -1,5 +1,8 @@
 """The library API on the real corpus: search, filters, duplicates, citations and bad input."""
 
+import copy
+import dataclasses
+
 import pytest
 
 from qa import Passage, QueryError
@@ -109,3 +112,20 @@ def test_acronyms_learnt_from_the_corpus_link_both_forms(retriever):
     assert acronyms["EDT"] == "Emergency Duty Team"
     hits = retriever.search("Who gives out-of-hours help: the EDT?", k=5, method="bm25")
     assert any("Emergency Duty Team" in h.text for h in hits)
+
+
+def test_the_fusion_trusts_the_dense_side_more_when_bm25_finds_little(retriever):
+    """A question in the reports' words has a chunk that BM25 scores nearer the question's ceiling than
+    one in lay words, whose words are scattered over chunks: the dense side weighs more for the latter."""
+    lexical, base = retriever.index.lexical, retriever.settings.dense_weight
+
+    def weight(query):
+        return retriever._dense_weight(query, float(lexical.scores(query).max()))
+
+    reports_words = weight("How many complaints about adult social care did Birmingham receive?")
+    lay = weight("Can deaf people get a signer at council consultation meetings in Birmingham?")
+    assert base <= reports_words < lay <= 1.0
+    assert weight("zzzz qqqq") == 1.0  # no word BM25 knows: the dense side alone
+    fixed = copy.copy(retriever)
+    fixed.settings = dataclasses.replace(retriever.settings, dense_weight_gain=0.0)
+    assert fixed._dense_weight("Can deaf people get a signer?", 0.0) == base
