@@ -14,7 +14,8 @@ vectors that candidates are first scored from; encoding excluded: the vectors ar
 resident memory after the searches (anonymous, and pages of the memory-mapped float vectors; the
 build's pages are dropped first, so the figure is what searching keeps), search
 p50/p95 wall and p50 CPU per query excluding query encoding (candidates, exact rescoring, fusion,
-top 10; one BLAS and OpenMP thread, as one query per core on a server), and recall@10 of the fast
+top 10; one BLAS and OpenMP thread, as one query per core on a server; BM25 in a helper thread
+when `QA_SEARCH_THREADS` (default 2) allows it: see qa/backends/faiss_ann.py), and recall@10 of the fast
 path against the exact path (every chunk scored and fused), without a filter, with the 1% council
 filter and with a 10% filter (the backend chooses exact scans or ANN with the filter's bitmap by
 the size of the selection: see qa/backends/faiss_ann.py).
@@ -108,7 +109,7 @@ def main() -> None:
                    help="write the cached synthetic corpus and stop (e.g. ahead of a long 1M run)")
     args = p.parse_args()
 
-    from qa import Retriever
+    from qa import Retriever, Settings
     from qa.backends import VectorStore
     from qa.backends.faiss_ann import FaissAnnBackend
     from qa.lexical import LexicalIndex
@@ -139,11 +140,10 @@ def main() -> None:
     lexical = LexicalIndex.build(texts)
     del texts
     bm25_s = time.perf_counter() - t
-    backend = FaissAnnBackend.build(store, lexical)
+    backend = FaissAnnBackend.build(store, lexical, threads=Settings.from_env().search_threads)
     build_s = time.perf_counter() - t
     print(f"build (excluding encoding): {build_s:.1f} s (BM25 {bm25_s:.1f} s, HNSW + IVF-SQ8 + 8-bit sentence codes "
-          f"{build_s - bm25_s:.1f} s)",
-          flush=True)
+          f"{build_s - bm25_s:.1f} s); search threads {backend.threads}", flush=True)
     # The build read every vector through the memory maps: drop those pages from this process (they
     # stay in the page cache), so that RSS below counts what searching keeps resident.
     release(chunks)
