@@ -14,13 +14,15 @@ vectors that candidates are first scored from; encoding excluded: the vectors ar
 resident memory after the searches (anonymous, and pages of the memory-mapped float vectors; the
 build's pages are dropped first, so the figure is what searching keeps), search
 p50/p95 wall and p50 CPU per query excluding query encoding (candidates, exact rescoring, fusion,
-top 10; one BLAS and OpenMP thread, as one query per core on a server), and recall@10 of the fast
+top 10; one BLAS and OpenMP thread, as one query per core on a server; BM25 in a helper thread
+when `QA_SEARCH_THREADS` (default 2) allows it: see qa/backends/faiss_ann.py; with more than one,
+the queries are timed again alternating with one thread query by query), and recall@10 of the fast
 path against the exact path (every chunk scored and fused), without a filter, with the 1% council
 filter and with a 10% filter (the backend chooses exact scans or ANN with the filter's bitmap by
 the size of the selection: see qa/backends/faiss_ann.py).
 The queries are the eval set's questions encoded once with the real model. The exact path's top
 10 is computed after the timings, in one pass over the vectors for all queries. Last line:
-key=value pairs (`filtered_*` is the 1% filter).
+key=value pairs (`filtered_*` is the 1% filter; `alt_*` the alternating timings).
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def main() -> None:
                    help="write the cached synthetic corpus and stop (e.g. ahead of a long 1M run)")
     args = p.parse_args()
 
-    from qa import Retriever
+    from qa import Retriever, Settings
     from qa.backends import VectorStore
     from qa.backends.faiss_ann import FaissAnnBackend
     from qa.lexical import LexicalIndex
@@ -139,11 +141,10 @@ def main() -> None:
     lexical = LexicalIndex.build(texts)
     del texts
     bm25_s = time.perf_counter() - t
-    backend = FaissAnnBackend.build(store, lexical)
+    backend = FaissAnnBackend.build(store, lexical, threads=Settings.from_env().search_threads)
     build_s = time.perf_counter() - t
     print(f"build (excluding encoding): {build_s:.1f} s (BM25 {bm25_s:.1f} s, HNSW + IVF-SQ8 + 8-bit sentence codes "
-          f"{build_s - bm25_s:.1f} s)",
-          flush=True)
+          f"{build_s - bm25_s:.1f} s); search threads {backend.threads}", flush=True)
     # The build read every vector through the memory maps: drop those pages from this process (they
     # stay in the page cache), so that RSS below counts what searching keeps resident.
     release(chunks)
@@ -152,8 +153,8 @@ def main() -> None:
     dense_weight = 0.4
     filters = {"all": None, "filtered": council == 0, "filtered10": council < 10}
 
-    def fast(i: int, mask) -> list[int]:
-        cand = backend.candidates(queries[i:i + 1], questions[i:i + 1], mask, "hybrid")[0]
+    def fast(i: int, mask, using=backend) -> list[int]:
+        cand = using.candidates(queries[i:i + 1], questions[i:i + 1], mask, "hybrid")[0]
         ids = cand.chunks
         lex = cand.chunk_lexical if cand.chunk_lexical is not None else cand.lexical[ids]
         fused = fuse(store.dense_scores(queries[i], ids), lex, dense_weight)
@@ -162,7 +163,11 @@ def main() -> None:
             order = order[mask[order]]
         return order[:10].tolist()
 
-    got, timing = {}, {}
+    # The same indexes searched with one thread, timed alternating with `backend` query by query: a
+    # fair before/after on a machine whose speed drifts between runs (at 1M chunks the same code gave
+    # p50 17.2 ms and 32.8 ms in two runs 40 minutes apart)
+    one = FaissAnnBackend(store, lexical, backend.hnsw, backend.ivf, threads=1) if backend.threads > 1 else None
+    got, timing, alternating = {}, {}, {}
     single = one_thread()  # one query per core, as a server would run them; no BLAS threads waking per query
     for name, mask in filters.items():
         for i in range(min(10, len(questions))):  # warm-up
@@ -175,6 +180,14 @@ def main() -> None:
             cpu.append((time.process_time() - c) * 1000)
         wall.sort()
         timing[name] = (statistics.median(wall), wall[int(0.95 * (len(wall) - 1))], statistics.median(cpu))
+        if one is not None:
+            pair: dict[int, list[float]] = {backend.threads: [], 1: []}
+            for i in range(len(questions)):
+                for using in ((backend, one) if i % 2 else (one, backend)):
+                    w = time.perf_counter()
+                    fast(i, mask, using)
+                    pair[using.threads].append((time.perf_counter() - w) * 1000)
+            alternating[name] = {k: (statistics.median(v), sorted(v)[int(0.95 * (len(v) - 1))]) for k, v in pair.items()}
     single()
     rss, peak = rss_gb()
     anon, file = rss_parts_gb()
@@ -190,9 +203,15 @@ def main() -> None:
         print(f"{name:>10}{share}: search p50 {results[name][0]:.1f} ms, p95 {results[name][1]:.1f} ms wall, "
               f"p50 {results[name][2]:.1f} ms CPU (candidates, exact rescoring, fusion; {len(questions)} queries), "
               f"recall@10 {recall:.3f}", flush=True)
+        if name in alternating:
+            print(f"{'':>10}  again, alternating query by query: " + ", ".join(
+                f"{k} thread{'s' if k > 1 else ''} p50 {a:.1f} ms, p95 {b:.1f} ms" for k, (a, b) in alternating[name].items()),
+                flush=True)
+    pairs = "" if "all" not in alternating else (
+        f" alt_p50_ms={alternating['all'][backend.threads][0]:.1f} alt_one_thread_p50_ms={alternating['all'][1][0]:.1f}")
     print(f"chunks={len(chunks)} build_s={build_s:.1f} rss_gb={rss:.2f} p50_ms={results['all'][0]:.1f} "
           f"p95_ms={results['all'][1]:.1f} recall10={results['all'][3]:.3f} filtered_p50_ms={results['filtered'][0]:.1f} "
-          f"filtered_recall10={results['filtered'][3]:.3f}")
+          f"filtered_recall10={results['filtered'][3]:.3f}{pairs}")
 
 
 def one_thread():

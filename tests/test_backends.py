@@ -107,3 +107,42 @@ def test_answers_over_the_fast_path_read_the_same_evidence(retriever, assistant)
         if exact_features is not None:
             assert fast_features["top_dense"] == pytest.approx(exact_features["top_dense"], abs=1e-6), question
     assert not fast.ask("What score did Westminster get for governance?").abstained
+
+
+def test_bm25_in_a_helper_thread_gives_the_same_candidates(retriever, store):
+    """With two search threads (forced here: this corpus is below `parallel_above`), BM25 runs in a
+    helper thread; the candidates and their BM25 scores are those of one thread, for queries one
+    at a time and for several at once (those that find the helper busy do their BM25 themselves)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    one = FaissAnnBackend.build(store, retriever.index.lexical, candidates=FEW, exact_below=0, threads=1)
+    two = FaissAnnBackend(one.store, one.lexical, one.hnsw, one.ivf, candidates=FEW, exact_below=0,
+                          threads=2, parallel_above=0)
+    assert two.threads == 2 and one.threads == 1
+    questions = QUESTIONS[:60]
+    vectors = retriever.encoder.encode_queries(questions)
+    allowed = np.zeros(len(retriever.index.chunks), dtype=bool)
+    allowed[::3] = True
+    for mask in (None, allowed):
+        want = one.candidates(vectors, questions, mask, "hybrid")
+
+        def ask(i):
+            return two.candidates(vectors[i:i + 1], questions[i:i + 1], mask, "hybrid")[0]
+
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(ask, range(len(questions))))
+        for got in ([ask(i) for i in range(len(questions))], together):
+            for a, b in zip(got, want):
+                assert np.array_equal(a.chunks, b.chunks)
+                assert np.array_equal(a.chunk_lexical, b.chunk_lexical)
+    assert two._helpers is not None  # the helper was used
+
+
+def test_search_threads_setting_reaches_the_backend(retriever):
+    from qa import Settings
+
+    assert Settings.from_env({"QA_SEARCH_THREADS": "1"}).search_threads == 1
+    with pytest.raises(QAError, match="search_threads must be at least 1"):
+        Settings.from_env({"QA_SEARCH_THREADS": "0"})
+    backend = make_backend("faiss", retriever.index, retriever.settings.with_(search_threads=1))
+    assert backend.threads == 1

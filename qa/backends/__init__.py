@@ -175,7 +175,9 @@ def make_backend(name: str, index, settings, store: VectorStore | None = None) -
     if name == "faiss":
         from qa.backends.faiss_ann import FaissAnnBackend
 
-        return FaissAnnBackend.build(store or VectorStore.of_index(index), index.lexical)
+        threads = getattr(settings, "search_threads", None)
+        options = {} if threads is None else {"threads": threads}
+        return FaissAnnBackend.build(store or VectorStore.of_index(index), index.lexical, **options)
     from qa.backends.qdrant import QdrantBackend
 
     return QdrantBackend.open(index, settings, store or VectorStore.of_index(index))
