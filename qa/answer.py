@@ -330,6 +330,10 @@ class Assistant:
             why = f"These reports cover {', '.join(self.retriever.councils)}; none is about {unknown}."
             # no passages go on to a language model: no report is about that council
             return replace(found, passages=[]), self._abstain(question, found.passages, 0.0, why), None
+        if not self._term_weights(query):  # "And Westminster?", "Why did they do that?" asked on their own
+            why = ("The question does not say what to look for: ask it with its topic, for example "
+                   "\"What did CQC find about safeguarding in Westminster?\"")
+            return replace(found, passages=[]), self._abstain(question, [], 0.0, why), None
         features = self._features(query, found)
         scored = self._score_sentences(features)
         named, years = self._named_councils(query), _years(query)

@@ -247,3 +247,12 @@ def test_a_short_title_case_line_is_not_quoted_as_a_statement(text, statement):
     from qa.answer import _is_statement
 
     assert _is_statement(text) is statement
+
+
+@pytest.mark.parametrize("question", ["And Westminster?", "Why did they do that?", "What's her name?", "And in 2016?"])
+def test_a_question_naming_no_topic_asks_for_one_instead_of_answering(assistant, question):
+    # a follow-up asked on its own (outside a conversation, which rewrites it) names only a council,
+    # a year or pointers: nothing to look for, so no passage is a reason to answer
+    a = assistant.ask(question)
+    assert a.abstained and "does not say what to look for" in a.text
+    assert not a.nearest
