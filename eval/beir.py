@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval.harness import METHODS, EvalError
-from qa.retriever import fuse, rerank_head, similarities
+from qa.retriever import fuse, query_dense_weight, rerank_head, similarities
 
 if TYPE_CHECKING:
     import numpy as np
@@ -196,7 +196,8 @@ class BeirIndex:
                     scores = dense[i]
                 else:
                     lexical = self.lexical.scores(query)
-                    scores = lexical if method == "bm25" else fuse(dense[i], lexical, self.settings.dense_weight)
+                    weight = query_dense_weight(self.lexical, query, float(lexical.max()), self.settings)
+                    scores = lexical if method == "bm25" else fuse(dense[i], lexical, weight)
                 order = np.argsort(-scores, kind="stable")
                 if pieces is not None:
                     head = order[: self.settings.rerank_depth]

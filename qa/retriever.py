@@ -429,13 +429,7 @@ class Retriever:
         of 0.2, 0.3, 0.45, 0.6, 0.8 and 1.0 (hit@5 0.872-0.880). On 60 new questions written after
         it was chosen, it changed one question's rank.
         """
-        s = self.settings
-        if not s.dense_weight_gain:
-            return s.dense_weight
-        words = self.index.lexical.word_ids(query)
-        ceiling = float(self.index.lexical.best_scores()[words].sum()) if len(words) else 0.0
-        share = min(1.0, best_lexical / ceiling) if ceiling > 0 else 0.0
-        return min(1.0, s.dense_weight + s.dense_weight_gain * (1.0 - share))
+        return query_dense_weight(self.index.lexical, query, best_lexical, self.settings)
 
     def _mask(self, f: Filters) -> np.ndarray | None:
         if f.council is None and f.doc_id is None and f.year is None:
@@ -536,6 +530,16 @@ def similarities(dense_index, vectors: np.ndarray) -> np.ndarray:
     for row, (s, i) in enumerate(zip(sims, ids)):
         out[row, i[i >= 0]] = s[i >= 0]
     return out
+
+
+def query_dense_weight(lexical_index, query: str, best_lexical: float, settings: Settings) -> float:
+    """The fusion's dense weight for `query` (`Retriever._dense_weight`), over any BM25 index."""
+    if not settings.dense_weight_gain:
+        return settings.dense_weight
+    words = lexical_index.word_ids(query)
+    ceiling = float(lexical_index.best_scores()[words].sum()) if len(words) else 0.0
+    share = min(1.0, best_lexical / ceiling) if ceiling > 0 else 0.0
+    return min(1.0, settings.dense_weight + settings.dense_weight_gain * (1.0 - share))
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, dense_weight: float) -> np.ndarray:

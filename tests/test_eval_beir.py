@@ -149,7 +149,7 @@ def test_beir_fusion_matches_the_retriever(retriever):
                             retriever.settings.with_(rerank_weight=0.0))
     hybrid = fusion_only.retrieve_batch([query], 5, method="hybrid")[0]
     lexical = retriever.index.lexical.scores(hybrid.query)
-    fused = fuse(hybrid.dense_scores, lexical, retriever.settings.dense_weight)
+    fused = fuse(hybrid.dense_scores, lexical, retriever._dense_weight(hybrid.query, float(lexical.max())))
     scores = [p.score for p in hybrid.passages]
     assert scores[0] == pytest.approx(float(fused.max()), abs=1e-5)
     # duplicates are shown once, so compare values rather than positions

@@ -109,10 +109,10 @@ def test_reranking_reorders_only_the_head_and_keeps_scores_in_order(retriever):
     assert [p.chunk_id for p in ranked[depth:]] == [p.chunk_id for p in plain[depth:]]
     scores = [p.score for p in ranked]
     assert scores == sorted(scores, reverse=True)
-    # the passage that answers it in the report's words ("BSL and other interpreters") comes up
-    rank = next(i for i, p in enumerate(ranked) if "BSL and other interpreters" in p.text)
-    assert rank < next(i for i, p in enumerate(plain) if "BSL and other interpreters" in p.text)
-    assert rank < 3
+    # the passage that answers it in the report's words ("BSL and other interpreters") is near the top
+    # (since the fusion's dense weight rises for a question BM25 matches poorly, the fused ranking alone
+    # may put it first too)
+    assert next(i for i, p in enumerate(ranked) if "BSL and other interpreters" in p.text) < 3
 
 
 @pytest.mark.slow
