@@ -344,7 +344,7 @@ class Assistant:
                           if _gives_new_figure(self._sentence_text(found.chunk_ids[x[1]], x[2]), query)]
         if not consistent:
             why = "The passages found are about another council or year." if scored else ""
-            nearest = self._nearest_of_named(query, found.passages, council, doc_id, year)
+            nearest = self._nearest_of_named(query, found.passages, named, council, doc_id, year)
             return found, self._abstain(question, nearest, 0.0, why), None
         answer = self._compose(question, found.passages, found.chunk_ids, consistent, consistent[0][0])
         if not answer.quotes:  # every candidate leaned on a sentence it could not bring
@@ -407,17 +407,15 @@ class Assistant:
         0.462 -> 0.577 at 4.9% false abstention, and the held-out ones 0.400 -> 0.467
         (`python -m eval.fit_abstention`)."""
         table, question = self.retriever.index.tokens, found.pieces
+        weighted = None if table is None or question is None else table.weighted(question)
+        if weighted is None:
+            return 0.0
         cited = np.array(sorted({found.chunk_ids[q.n - 1] for q in answer.quotes}), dtype=np.int64)
-        if table is None or question is None:
-            return 0.0
         cited = cited[table.offsets[cited + 1] > table.offsets[cited]]  # chunks with word pieces
-        known = question.ids < len(table.weights)
-        weights = table.weights[question.ids[known]]
-        keep = weights > 0
-        if not len(cited) or not keep.any():
+        if not len(cited):
             return 0.0
-        best = table.best_matches(np.asarray(question.vectors, dtype=np.float32)[known][keep], cited).max(axis=1)
-        return float(weights[keep] @ best / weights[keep].sum())
+        vectors, weights = weighted
+        return float(weights @ table.best_matches(vectors, cited).max(axis=1) / weights.sum())
 
     def _term_weights(self, query: str) -> dict[str, float]:
         """The question's words that say what it is about (not the words asking for the kind of answer
@@ -602,12 +600,11 @@ class Assistant:
     def _sentence_text(self, chunk_index: int, row: int) -> str:
         return self.retriever.index.chunks[chunk_index].text[self._sentences.start[row] : self._sentences.end[row]]
 
-    def _nearest_of_named(self, query: str, passages: list[Passage], council: str | None, doc_id: str | None,
-                          year: int | None) -> list[Passage]:
-        """`passages`, or when the question names one council and none of them is about it (nor any
-        filter set), that council's nearest passages: a question about Westminster that only
+    def _nearest_of_named(self, query: str, passages: list[Passage], named: set[str], council: str | None,
+                          doc_id: str | None, year: int | None) -> list[Passage]:
+        """`passages`, or when the question names one council (`named`) and none of them is about it
+        (nor any filter set), that council's nearest passages: a question about Westminster that only
         Birmingham's report comes near is pointed to Westminster's sections, not Birmingham's."""
-        named = self._named_councils(query)
         if len(named) != 1 or council is not None or doc_id is not None or any(p.council in named for p in passages):
             return passages
         try:

@@ -126,15 +126,23 @@ class TokenTable:
             best[:, i] = (scaled @ self.codes[a:b].astype(np.float32).T).max(axis=1)
         return best + (q @ (low + 0.5 * step))[:, None]
 
-    def scores(self, question, chunk_ids: np.ndarray) -> np.ndarray | None:
-        """MaxSim of `question` (TokenVectors) with each chunk of `chunk_ids`; None when none of the
-        question's word pieces carries weight (then there is nothing to rerank on)."""
+    def weighted(self, question) -> tuple[np.ndarray, np.ndarray] | None:
+        """`question`'s (TokenVectors) word pieces that carry weight: their vectors and IDF weights;
+        None when none does (punctuation only)."""
         known = question.ids < len(self.weights)
         w = self.weights[question.ids[known]]
         keep = w > 0
-        if not len(chunk_ids) or not keep.any():
+        if not keep.any():
             return None
-        q, w = np.asarray(question.vectors, dtype=np.float32)[known][keep], w[keep]
+        return np.asarray(question.vectors, dtype=np.float32)[known][keep], w[keep]
+
+    def scores(self, question, chunk_ids: np.ndarray) -> np.ndarray | None:
+        """MaxSim of `question` (TokenVectors) with each chunk of `chunk_ids`; None when none of the
+        question's word pieces carries weight (then there is nothing to rerank on)."""
+        weighted = self.weighted(question)
+        if not len(chunk_ids) or weighted is None:
+            return None
+        q, w = weighted
         starts, ends = self.offsets[chunk_ids], self.offsets[chunk_ids + 1]
         filled = ends > starts  # a chunk with no word pieces (empty text) keeps 0
         out = np.zeros(len(chunk_ids), dtype=np.float32)

@@ -209,9 +209,10 @@ def test_a_question_only_another_councils_report_comes_near_is_pointed_to_its_ow
     # social worker may all be Birmingham's, which cannot answer a question about Westminster
     question = "How long do people wait for a social worker in Westminster?"
     birmingham = assistant.retriever.search(question, k=assistant.settings.k, council="Birmingham")
-    nearest = assistant._nearest_of_named(question, birmingham, None, None, None)
+    named = {"Westminster City Council"}
+    nearest = assistant._nearest_of_named(question, birmingham, named, None, None, None)
     assert nearest and {p.council for p in nearest} == {"Westminster City Council"}
-    assert assistant._nearest_of_named(question, birmingham, "Birmingham", None, None) == birmingham  # a filter set
+    assert assistant._nearest_of_named(question, birmingham, named, "Birmingham", None, None) == birmingham  # filter
     a = assistant._abstain(question, nearest + nearest, 0.0, "why")
     assert a.nearest and len({(p.title, p.section) for p in a.nearest}) == len(a.nearest)  # each section once
 
