@@ -45,7 +45,8 @@ FEATURES: tuple[str, ...] = (
     "top2_missing",   # of the question's two most specific words, the share no cited passage has
     "sentence_missing",  # of the question's three most specific words, the share the quoted sentences lack
     "unknown_share",  # share (by rarity) of the question's words the corpus never uses
-    "kind_asked",     # the question asks for a kind of answer: figure, date, name, phone, place, rating
+    "kind_asked",     # the question asks for a kind of answer (`_KINDS`: figure, duration, date, name, place,
+                      # rating, phone number, e-mail or web address)
     "kind_missing",   # ... and the best sentence holds none of that kind
     "name_missing",   # the question asks who, and the best sentence names no person (a role at most)
     "dense_z",        # the best sentence's cosine against the question's cosines to a sample of all sentences
