@@ -17,7 +17,8 @@ it says, measured against the corpus rather than against lists of topic words:
   words the corpus never writes in lower case and mentions at most in passing), and years.
 
 A question with no topic of its own ("And Westminster?", "how did that compare in 2016?") restates
-the previous standalone question with the council or year swapped. One with a short topic and a
+the previous standalone question with the council or year swapped, and with any figure it adds
+("how many were over 65?"). One with a short topic and a
 pronoun ("who led it?") has the pronoun replaced by the phrase of the previous question it most
 likely refers to, chosen by the dense similarity of each candidate rewrite to the corpus. One
 with a short topic and a continuation opener ("what about waiting times then?") keeps its topic
@@ -57,6 +58,7 @@ _OPENER = re.compile(r"^\s*(?:(?:and|but|also|so|ok|okay|then)\b[\s,]*)*(?:(?:wh
                      r"same\s+(?:for|with)\b)?", re.IGNORECASE)
 _POINTERS = {"it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those", "there", "then",
              "he", "she", "him", "his", "her", "hers"}
+_PERSONAL = {"it", "them", "they", "he", "she", "him", "her", "we", "us", "you"}  # no noun phrase ends before one
 _POSSESSIVE = {"its", "their", "theirs", "his", "her", "hers"}
 _DETERMINERS = {"the", "a", "an"}
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "is", "are",
@@ -228,7 +230,7 @@ class Rewriter:
         report_tokens = set(f.lex.tokens(report)) if report else set()
         topic = [t for t in f.lex.tokens(question)
                  if t not in f.framing and t not in f.council_tokens and t not in place_tokens
-                 and not t.isdigit() and t not in year_tokens and t not in report_tokens]
+                 and not any(ch.isdigit() for ch in t) and t not in year_tokens and t not in report_tokens]
         pointers = [i for i, w in enumerate(lowered) if w in _POINTERS and self._points_back(lowered, i)]
         return _Reading(words, councils, council_text, place, years, topic, opener, pointers, report)
 
@@ -425,6 +427,9 @@ class Rewriter:
                 query = _replace_year(query, before.years, now.years[0])
             else:
                 query = _append(query, f"in {now.years[0]}")
+        qualifier = _figures_of(now)
+        if qualifier and qualifier.lower() not in query.lower():  # "How many were over 65?"
+            query = _append(query, qualifier)
         return _tidy(_swap_wh(query, now))
 
     def _other_report_words(self, query: str, year: str) -> str:
@@ -539,6 +544,8 @@ class Rewriter:
                 name = e - s > 1 and words[s + 1][:1].isupper()  # "Birmingham Care Wage" is a name
                 if (context[s] and not name) or context[e - 1]:
                     continue  # a council or a year at an edge: carried anyway
+                if e < len(words) and words[e].lower() in _PERSONAL:
+                    continue  # "CQC assessed" of "when CQC assessed it": a verb and its object, no noun phrase
                 begin = s - 1 if s and words[s - 1].lower() in _DETERMINERS else s
                 phrase = _join(words[begin:e])
                 if phrase not in phrases:
@@ -650,6 +657,20 @@ def _swap_wh(query: str, now: _Reading) -> str:
             first[0].lower() != wh:
         return f"{wh.capitalize()} {first[1]}"
     return query
+
+
+def _figures_of(now: _Reading) -> str:
+    """The figures a follow-up with no topic of its own adds, each with the word before it when that
+    is not a question word ("over 65", "under 18"); years are not figures here (they swap the year)."""
+    years = set(now.years)
+    out = []
+    for i, w in enumerate(now.words):
+        if w[:1].isdigit() and w not in years and not YEAR.fullmatch(w):
+            before = now.words[i - 1] if i else ""
+            low = before.lower()
+            keep = before[:1].isalpha() and low not in _WH and low not in _POINTERS and low not in {"and", "but"}
+            out.append(f"{before} {w}" if keep else w)
+    return " ".join(out)
 
 
 def _tidy(query: str) -> str:

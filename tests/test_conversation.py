@@ -11,6 +11,7 @@ import pytest
 
 from qa import Conversation, QueryError
 from qa.answer import NOT_FOUND
+from qa.conversation import Rewriter
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +85,21 @@ def test_a_pronoun_stands_for_a_whole_name_not_part_of_one(assistant, first, fol
     turn(chat, first)
     a, rw = turn(chat, follow_up)
     assert rw.kind == "anaphora" and name in a.query
+
+
+def test_a_pronoun_does_not_stand_for_a_verb_and_its_subject(assistant):
+    """ "when CQC inspected it": "CQC inspected" is followed by a pronoun, so it is no noun phrase."""
+    rw = Rewriter(assistant).rewrite("Who carried it out?",
+                                     "How many carers had a review in Westminster when CQC inspected it?")
+    assert rw.kind == "anaphora"
+    assert "review" in rw.query and "inspected" not in rw.query
+
+
+@pytest.mark.parametrize("follow_up, figure", [("How many were over 65?", "over 65"), ("And under 18s?", "under 18")])
+def test_a_follow_up_that_only_adds_a_figure_keeps_the_topic_and_the_figure(assistant, follow_up, figure):
+    rw = Rewriter(assistant).rewrite(follow_up, "How many people were on the waiting list in Birmingham?")
+    assert rw.kind == "ellipsis"
+    assert figure in rw.query and "waiting list" in rw.query and "Birmingham" in rw.query
 
 
 def test_her_before_a_noun_is_possessive_and_asks_for_a_name(assistant):
