@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 NOT_FOUND = "I could not find this in these reports."
 _NUMBER = re.compile(r"(?<![\w.])(?:£\s?)?\d[\d,]*(?:\.\d+)?%?")
+#: The base of a rate: "per 100,000 adults", "per 1,000 residents".
+_RATE_BASE = re.compile(r"\bper\s+(?:£\s?)?\d[\d,]*(?:\.\d+)?", re.IGNORECASE)
 _ASKS_NUMBER = re.compile(r"\b(how (many|much)|what (percentage|proportion|number|share|amount|figure|rate|total|"
                           r"budget|score)|what year|which year|what date)\b", re.IGNORECASE)
 _WORD_NUMBER = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
@@ -698,7 +700,7 @@ def _number_near_terms(text: str, terms: set[str], lex) -> float:
     words = text.split()
     best = 0
     for i, word in enumerate(words):
-        if not _NUMBER.search(word):
+        if not _NUMBER.search(word) or (i and words[i - 1].lower() == "per"):  # "per 100,000": a unit
             continue
         window = " ".join(words[max(0, i - 4) : i] + words[i + 1 : i + 5])
         best = max(best, len(terms & set(lex.tokens(window))))
@@ -706,8 +708,10 @@ def _number_near_terms(text: str, terms: set[str], lex) -> float:
 
 
 def _gives_new_figure(sentence: str, query: str) -> bool:
-    """Whether `sentence` states a figure (digits or words: "ten") that `query` does not already give."""
+    """Whether `sentence` states a figure (digits or words: "ten") that `query` does not already give.
+    A rate's base ("beds per 100,000 adults") is a unit, not a figure."""
     asked = {_norm_number(n) for n in _NUMBER.findall(query)}
+    sentence = _RATE_BASE.sub(" ", sentence)
     figures = {_norm_number(n) for n in _NUMBER.findall(sentence)} | {w.lower() for w in _WORD_NUMBER.findall(sentence)}
     return bool(figures - asked)
 

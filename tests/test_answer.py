@@ -204,6 +204,17 @@ def test_an_abstention_offers_the_nearest_sections_of_the_council_asked_about_an
     assert a.note
 
 
+def test_a_rates_base_is_not_the_figure_a_how_many_question_asks_for(assistant):
+    from qa.answer import _gives_new_figure
+
+    rate = "Birmingham has proportionately fewer care home beds per 100,000 adults than the regional average."
+    assert not _gives_new_figure(rate, "How many beds does the largest care home have?")
+    assert _gives_new_figure("There were 1,200 beds, or 95 per 100,000 adults.", "How many beds are there?")
+    # the example: no report gives any one care home's beds; the rate above was quoted for it
+    a = assistant.ask("How many beds does Birmingham's largest care home have?")
+    assert a.abstained and "per 100,000" not in a.text
+
+
 def test_a_question_only_another_councils_report_comes_near_is_pointed_to_its_own_councils_sections(assistant):
     # Westminster's one report is about governance: the passages nearest a question on waiting for a
     # social worker may all be Birmingham's, which cannot answer a question about Westminster
