@@ -492,6 +492,7 @@ class Rewriter:
         """
         words = list(now.words)
         council = before.council_text or _short_council(previous_council)
+        pointed = False  # a demonstrative before its noun ("those averages") points at the previous topic
         for i in now.pointers:
             low = words[i].lower()
             if low in {"then", "there"}:
@@ -500,6 +501,7 @@ class Rewriter:
             if low in {"that", "this", "these", "those"} and i + 1 < len(words) and words[i + 1][:1].isalpha() \
                     and words[i + 1].lower() not in _WH | _PREPOSITIONS:
                 words[i] = "the"  # "that figure": a demonstrative before its noun
+                pointed = True
                 continue
             phrases = self._antecedents(previous, before, low) or [previous.rstrip("?. ")]
             if council and low in {"they", "their"}:  # "what tool do they use": the council
@@ -516,6 +518,8 @@ class Rewriter:
             chosen = self._most_similar(texts) if len(texts) > 1 else texts[0]
             words = options[texts.index(chosen)]
         best = _join([w for w in words if w])
+        if pointed:  # "What are those averages?" -> "What are the averages for carers' direct payments?"
+            best = self._continue_topic(best, previous, before)
         return self._carry(best, self.read(best), before, previous_council)
 
     def _antecedents(self, previous: str, before: _Reading, pronoun: str = "") -> list[str]:

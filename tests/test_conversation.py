@@ -95,6 +95,13 @@ def test_a_pronoun_does_not_stand_for_a_verb_and_its_subject(assistant):
     assert "review" in rw.query and "inspected" not in rw.query
 
 
+def test_a_demonstrative_before_its_noun_carries_the_previous_topic(assistant):
+    rw = Rewriter(assistant).rewrite("What were those rates?",
+                                     "Did Westminster's workforce turnover beat the London rates?")
+    assert rw.kind == "anaphora"
+    assert "turnover" in rw.query and "those" not in rw.query and "Westminster" in rw.query
+
+
 @pytest.mark.parametrize("follow_up, figure", [("How many were over 65?", "over 65"), ("And under 18s?", "under 18")])
 def test_a_follow_up_that_only_adds_a_figure_keeps_the_topic_and_the_figure(assistant, follow_up, figure):
     rw = Rewriter(assistant).rewrite(follow_up, "How many people were on the waiting list in Birmingham?")
