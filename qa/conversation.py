@@ -152,7 +152,9 @@ class _CorpusFacts:
         lower: set[str] = set()
         df: Counter[str] = Counter()
         mentioned_years: set[str] = set()
+        self.doc_chunks: Counter[str] = Counter()
         for chunk in retriever.index.chunks:
+            self.doc_chunks[chunk.doc_id] += 1
             words = re.findall(r"[A-Za-z][\w'-]*", chunk.text)
             lower.update(w.lower() for w in words if w[0].islower())
             df.update({w.lower() for w in words})
@@ -421,8 +423,18 @@ class Rewriter:
         elif now.report and not before.report:
             query = (_replace_year(query, before.years, now.report) if before.years
                      else _append(query, f"according to {now.report}"))
+        elif now.years and set(now.years) != set(before.years) and before.report and \
+                before.report.lower() in query.lower() and all(y in before.report for y in before.years):
+            # "... according to the 2016 peer challenge?" + "And in 2023?": that year's report, or the year
+            # (a year of its own, "population in 2023 according to the 2025 ...", is the one swapped below)
+            name = self._report_name(now.years[0], now.councils or before.councils)
+            if name:
+                query = _replace_word(query, before.report, f"the {now.years[0]} {name}")
+            else:
+                query = re.sub(rf"\s*\b(?:according to|in|by|from)?\s*{re.escape(before.report)}(?!\w)",
+                               f" in {now.years[0]}", query, count=1, flags=re.IGNORECASE)
         elif now.years and set(now.years) != set(before.years):
-            query = self._other_report_words(query, now.years[0])
+            query = self._other_report_words(query, now.years[0], now.councils or before.councils)
             if before.years:
                 query = _replace_year(query, before.years, now.years[0])
             else:
@@ -432,16 +444,29 @@ class Rewriter:
             query = _append(query, qualifier)
         return _tidy(_swap_wh(query, now))
 
-    def _other_report_words(self, query: str, year: str) -> str:
+    def _report_name(self, year: str, councils: list[str] | None = None) -> str:
+        """What the reports of `year` (about one of `councils`, if given) are called ("CQC assessment",
+        "self-assessment"), from the catalogue: the short title of the one with the most chunks (a
+        quality statement published with its full assessment is part of it); "" when there is none."""
+        docs = [d for d in self.assistant.retriever.documents.values()
+                if str(d.year) == year[:4] and (not councils or d.council in councils)]
+        if not docs:
+            return ""
+        main = max(docs, key=lambda d: (self.facts.doc_chunks[d.doc_id], d.doc_id))
+        name = re.sub(r"\s*\(.*\)\s*$", "", main.short_title)
+        return name if name[:2].isupper() else name[:1].lower() + name[1:]
+
+    def _other_report_words(self, query: str, year: str, councils: list[str] | None = None) -> str:
         """`query` with words naming a report of another year ("CQC" for 2016) put as the year's report.
 
         "What did CQC find about X?" asked again for 2016 is about the 2016 peer challenge letter:
         the catalogue says which reports are from which year and what they are called.
         """
         f = self.facts
-        docs = [d for d in self.assistant.retriever.documents.values() if str(d.year) == year[:4]]
-        names = {re.sub(r"\s*\(.*\)\s*$", "", d.short_title) for d in docs}
-        if len(names) != 1:
+        docs = [d for d in self.assistant.retriever.documents.values()
+                if str(d.year) == year[:4] and (not councils or d.council in councils)]
+        name = self._report_name(year, councils)
+        if not name:
             return query
         own = {t for d in docs for t in f.lex.tokens(f"{d.short_title} {d.doc_type}")}
         words = _WORD.findall(query)
@@ -454,8 +479,7 @@ class Rewriter:
             span = {t for w in words[i:j] for t in f.lex.tokens(w)}
             a_name = any(w[:1].isupper() for w in words[max(i, 1):j])  # "CQC", "Peer Challenge"; not "assessments"
             if j > i and a_name and not span <= own:
-                name = next(iter(names))
-                out.append("the " + (name if name[:2].isupper() else name[:1].lower() + name[1:]))
+                out.append(f"the {name}")
                 i = j
             else:
                 out.append(words[i])

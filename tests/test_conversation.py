@@ -65,6 +65,16 @@ def test_year_swap_replaces_the_year_as_written(assistant):
     assert "2024-25" in a.query and "2023/24" not in a.query and "turnover" in a.query
 
 
+@pytest.mark.parametrize("follow_up, report", [("And in 2023?", "the 2023 CQC assessment"),
+                                                ("And in 2025?", "the 2025 self-assessment"),
+                                                ("And in 2019?", "in 2019")])  # no report is from 2019
+def test_a_year_swap_names_that_years_report_not_the_old_report_with_a_new_year(assistant, follow_up, report):
+    rw = Rewriter(assistant).rewrite(follow_up, "How many carers did Birmingham support according to the 2016 "
+                                                "peer challenge?")
+    assert rw.kind == "year_swap"
+    assert report in rw.query and "peer challenge" not in rw.query and "carers" in rw.query
+
+
 def test_anaphora_replaces_the_pronoun_with_the_phrase_it_stands_for(assistant):
     chat = Conversation(assistant)
     turn(chat, "What is the Birmingham Care Wage?")
