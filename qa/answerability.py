@@ -79,9 +79,10 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
                re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand|"
                           r"million|half|quarter|third|all|none|most|majority)\b", re.I)),
     # "when did ...", "by when will ..." ask for a date; "... when CQC assessed it" only dates the question
-    "date": (re.compile(r"^\W*(?:(?:and|so|but|then)\s+)?when\b|\bwhen\s+(did|does|do|is|was|were|are|will|would|"
-                        r"has|have|had|can|could|should)\b|\bwhat (date|year|month)\b|\bwhich (date|year|month)\b",
-                        re.I),
+    # "When my gran leaves hospital, will she ...?" opens with a clause about something else: not asked
+    "date": (re.compile(r"^\W*(?:(?:and|so|but|then)\s+)?when\W*$|\bwhen\s+(?:exactly\s+)?(did|does|do|is|was|"
+                        r"were|are|will|would|has|have|had|can|could|should)\b|\bwhat (date|year|month)\b|"
+                        r"\bwhich (date|year|month)\b", re.I),
              re.compile(r"\b(19|20)\d\d\b|\b(january|february|march|april|may|june|july|august|september|october|"
                         r"november|december)\b", re.I)),
     "person": (re.compile(r"^\s*(and\s+)?who\b|\bwho (is|was|were|leads?|led|chairs?|chaired|runs?)\b|"

@@ -20,6 +20,9 @@ from qa.sides import years
     # a "when" that only dates the question asks for no date
     ("Who was the Director when CQC assessed the council in 2023?", ["person"], "Director"),
     ("Why do residents say no when the council offers them help?", [], "residents"),
+    # ... nor one that opens a clause before the question proper
+    ("When my gran leaves hospital, will she have to repeat her story to each new team?", [], "hospital"),
+    ("When exactly did Westminster appoint its Principal Occupational Therapist?", ["date"], "appoint"),
 ])
 def test_the_kind_asked_for_is_read_from_the_phrase_that_asks_and_its_modifiers_stay_topic(question, kinds, kept):
     assert asked_kinds(question) == kinds
