@@ -58,7 +58,7 @@ FEATURES: tuple[str, ...] = (
 # question forms), and what such an answer looks like in a sentence.
 # An interrogative phrase headed by one of the nouns given: "what rate", "what hourly rate",
 # "what is the social worker vacancy rate", "in which Birmingham building" (up to three modifiers).
-_HEADED_BY = (r"\b(?:what|which)\s+(?:(?:is|was|are|were)\s+(?:the|its|their)\s+)?"
+_HEADED_BY = (r"\b(?:what|which)(?:['\u2019]s)?\s+(?:(?:is|was|are|were)\s+)?(?:(?:the|its|their|[A-Z][\w-]*['\u2019]s)\s+)?"
               r"(?P<modifiers>(?:[\w'-]+\s+){{0,3}}?)(?:{})\b")
 # "What's her name?", "the Director's name"
 _NAME_ASKED = r"(?:'s|’s|\bhis|\bher|\btheir) names?\b"
@@ -81,12 +81,12 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
     # "when did ...", "by when will ..." ask for a date; "... when CQC assessed it" only dates the question
     # "When my gran leaves hospital, will she ...?" opens with a clause about something else: not asked
     "date": (re.compile(r"^\W*(?:(?:and|so|but|then)\s+)?when\W*$|\bwhen\s+(?:exactly\s+)?(did|does|do|is|was|"
-                        r"were|are|will|would|has|have|had|can|could|should)\b|\bwhat (date|year|month)\b|"
-                        r"\bwhich (date|year|month)\b", re.I),
+                        r"were|are|will|would|has|have|had|can|could|should)\b|\bwhat (date|year|month)s?\b|"
+                        r"\bwhich (date|year|month)s?\b", re.I),
              re.compile(r"\b(19|20)\d\d\b|\b(january|february|march|april|may|june|july|august|september|october|"
                         r"november|december)\b", re.I)),
     "person": (re.compile(r"^\s*(and\s+)?who\b|\bwho (is|was|were|leads?|led|chairs?|chaired|runs?)\b|"
-                          r"\bwhat is the name of\b|\bname of the\b|" + _NAME_ASKED, re.I),
+                          r"\bwhat(?: is|['\u2019]s) the name of\b|\bname of the\b|" + _NAME_ASKED, re.I),
                re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")),
     "rating": (re.compile(r"\b(rating|rated|score|scored|grade|graded)\b", re.I),
                re.compile(r"\b(good|outstanding|inadequate|requires improvement)\b|\bscore\b.*\d|\d\s*[-\u2013]\s*"

@@ -23,6 +23,11 @@ from qa.sides import years
     # ... nor one that opens a clause before the question proper
     ("When my gran leaves hospital, will she have to repeat her story to each new team?", [], "hospital"),
     ("When exactly did Westminster appoint its Principal Occupational Therapist?", ["date"], "appoint"),
+    # written as staff write: "what's", a council's possessive before the noun that asks, plurals
+    ("What's the average caseload for a social worker?", ["figure"], "caseload"),
+    ("What was Birmingham's vacancy rate?", ["figure"], "vacancy"),
+    ("What's the name of Westminster's Principal Social Worker?", ["person"], "Principal"),
+    ("Which years does the Carers Strategy cover?", ["date"], "Carers"),
 ])
 def test_the_kind_asked_for_is_read_from_the_phrase_that_asks_and_its_modifiers_stay_topic(question, kinds, kept):
     assert asked_kinds(question) == kinds
