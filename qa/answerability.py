@@ -70,7 +70,7 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
               re.compile(r"\b0\d{2,4}[ -]?\d{3}[ -]?\d{3,4}\b")),
     # "how long ...?" is answered by a span or a date ("since December 2020"), "how many ...?" by a
     # figure that is not a year (read with the years taken out: `has_kind`)
-    "duration": (re.compile(r"\bhow (long|often)\b", re.I),
+    "duration": (re.compile(r"\bhow (long|often|quickly|soon|fast)\b", re.I),
                  re.compile(r"\d|\b(day|week|month|year|hour|minute|annual|daily|weekly|monthly|quarterly|"
                             r"fortnightly|regular)", re.I)),
     "figure": (re.compile(r"\bhow (many|much|big|large)\b|" + _HEADED_BY.format(

@@ -14,6 +14,7 @@ from qa.sides import years
     ("What is the email address of Westminster's Director of Adult Social Care?", ["email"], "Director"),
     ("What is the role of the Principal Social Worker?", [], "role"),
     ("How long has the infection control team been running?", ["duration"], "infection"),
+    ("How quickly does the discharge service get people home?", ["duration"], "discharge"),
     ("What phone number should carers ring?", ["phone"], "carers"),  # a phone number, not any figure
     ("According to the 2016 letter, when did Birmingham adopt it?", ["date"], "adopt"),
     ("And when?", ["date"], ""),
