@@ -63,9 +63,13 @@ _POSSESSIVE = {"its", "their", "theirs", "his", "her", "hers"}
 _DETERMINERS = {"the", "a", "an"}
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "is", "are",
        "was", "were", "has", "have", "had", "can", "could", "will", "would", "should"}
-_QUESTION_START = re.compile("(?:" + "|".join(sorted(_WH)) + r")\b", re.IGNORECASE)
 _PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "by", "into", "over", "under",
                  "between", "during", "after", "before", "within"}
+# how a question that adds to the one before may close: "Did Westminster see a rise too?"
+_ALSO = re.compile(r"[\s,]+(?:too|as well|either)\W*$", re.IGNORECASE)
+# a question word, after a preposition that may lead it ("over how many days?", "since when?")
+_QUESTION_START = re.compile(r"(?:(?:" + "|".join(sorted(_PREPOSITIONS | {"since", "until"})) + r")\s+)?(?:"
+                             + "|".join(sorted(_WH)) + r")\b", re.IGNORECASE)
 _CALENDAR = {n.lower() for n in (*calendar.month_name, *calendar.day_name) if n}
 _WORD = re.compile(r"[A-Za-z][\w'’-]*|\d[\d/,.\-–]*\d|\d|[^\w\s]")
 #: A proper noun the reports mention in more chunks than this is a subject of theirs, not a place.
@@ -130,6 +134,7 @@ class _Reading:
     opener: str  # "and what about", "" if none
     pointers: list[int]  # positions in `words` of words pointing back
     report: str = ""  # a report named by its year, e.g. "the 2023 CQC assessment", as written
+    also: str = ""  # a closing "too", "as well", "either": the question adds to the one before
 
 
 class _CorpusFacts:
@@ -234,7 +239,9 @@ class Rewriter:
                  if t not in f.framing and t not in f.council_tokens and t not in place_tokens
                  and not any(ch.isdigit() for ch in t) and t not in year_tokens and t not in report_tokens]
         pointers = [i for i, w in enumerate(lowered) if w in _POINTERS and self._points_back(lowered, i)]
-        return _Reading(words, councils, council_text, place, years, topic, opener, pointers, report)
+        also = _ALSO.search(question)
+        return _Reading(words, councils, council_text, place, years, topic, opener, pointers, report,
+                        also.group(0) if also else "")
 
     def _report(self, words: list[str]) -> str:
         """A report named by its year and the catalogue's words for it: "the 2023 CQC assessment"."""
@@ -327,10 +334,14 @@ class Rewriter:
             return Rewrite(question, query, "anaphora",
                            f"refers back ({', '.join(now.words[i] for i in now.pointers)})", uncovered)
         short = len(now.topic) <= 1 and len([w for w in now.words if w[:1].isalnum()]) <= MAX_SHORT_WORDS
-        if (len(now.topic) <= MAX_OWN_TOPIC and now.opener) or short:
+        if (len(now.topic) <= MAX_OWN_TOPIC and (now.opener or now.also)) or short:
             text = _strip_opener(question, now.opener) if now.opener else question
+            if now.also:  # "Did Westminster see a rise too?"
+                text = text[:len(text) - len(now.also)].rstrip(" ,") + "?"
             query = self._carry(self._continue_topic(text, previous, before), now, before, previous_council)
-            why = f"opens as a continuation ({now.opener!r})" if now.opener else "short, with one topic word at most"
+            why = (f"opens as a continuation ({now.opener!r})" if now.opener else
+                   f"adds to the question before ({now.also.strip(' ?.!')!r})" if now.also else
+                   "short, with one topic word at most")
             return Rewrite(question, query, "ellipsis", why, uncovered)
         if not (now.councils or now.place or now.years):
             try:

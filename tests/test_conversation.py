@@ -105,6 +105,19 @@ def test_a_pronoun_does_not_stand_for_a_verb_and_its_subject(assistant):
     assert "review" in rw.query and "inspected" not in rw.query
 
 
+def test_a_question_word_after_a_preposition_still_continues_the_topic(assistant):
+    rw = Rewriter(assistant).rewrite("Over how many days?", "When did the peer challenge team visit Birmingham?")
+    assert rw.kind == "ellipsis"
+    assert "days" in rw.query and "peer challenge" in rw.query and "Birmingham" in rw.query
+
+
+def test_a_closing_too_adds_to_the_question_before(assistant):
+    rw = Rewriter(assistant).rewrite("Did Westminster see a fall too?",
+                                     "Did Birmingham's DoLS backlog fall between 2023 and 2025?")
+    assert rw.kind == "ellipsis"
+    assert "Westminster" in rw.query and "DoLS" in rw.query and "too" not in rw.query.split()
+
+
 def test_a_demonstrative_before_its_noun_carries_the_previous_topic(assistant):
     rw = Rewriter(assistant).rewrite("What were those rates?",
                                      "Did Westminster's workforce turnover beat the London rates?")
