@@ -57,9 +57,10 @@ FEATURES: tuple[str, ...] = (
 # The kind of answer a question asks for, from its interrogative phrase (a closed class of English
 # question forms), and what such an answer looks like in a sentence.
 # An interrogative phrase headed by one of the nouns given: "what rate", "what hourly rate",
-# "what is the social worker vacancy rate", "in which Birmingham building" (up to three modifiers).
-_HEADED_BY = (r"\b(?:what|which)(?:['\u2019]s)?\s+(?:(?:is|was|are|were)\s+)?(?:(?:the|its|their|[A-Z][\w-]*['\u2019]s)\s+)?"
-              r"(?P<modifiers>(?:[\w'-]+\s+){{0,3}}?)(?:{})\b")
+# "what is the social worker vacancy rate", "what's the average caseload", "what was Birmingham's
+# vacancy rate", "in which Birmingham building" (up to three modifiers).
+_HEADED_BY = (r"\b(?:what|which)(?:['\u2019]s)?\s+(?:(?:is|was|are|were)\s+)?"
+              r"(?:(?:the|its|their|[A-Z][\w-]*['\u2019]s)\s+)?(?P<modifiers>(?:[\w'-]+\s+){{0,3}}?)(?:{})\b")
 # "What's her name?", "the Director's name"
 _NAME_ASKED = r"(?:'s|’s|\bhis|\bher|\btheir) names?\b"
 _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
