@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from qa.answerability import (FORMATTED_KINDS, FRAMING_WORDS, KIND_NAMES, AnswerabilityModel, asked_kinds,
-                              asks_identity, has_kind, model_file, topic_of)
+from qa.answerability import (FORMATTED_KINDS, FRAMING_WORDS, KIND_NAMES, AnswerabilityModel, asked_expansion,
+                              asked_kinds, asks_identity, has_kind, model_file, topic_of)
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.person_names import NameFinder
@@ -323,7 +323,13 @@ class Assistant:
         Features are None when a rule already decided to abstain: no report matches the filters, the
         question names a council no report covers, or no sentence fits the council, year or figure asked.
         """
-        found = self.retriever.retrieve_batch([question], self.settings.k, filters=Filters(council, doc_id, year))[0]
+        acronym = asked_expansion(question if isinstance(question, str) else "")
+        long_form = self.retriever.index.lexical.acronyms.get(acronym) if acronym else None
+        # "What does TEC stand for?" searches for its long form too, as the reports define it
+        search = f"{question} ({long_form})" if long_form else question
+        if len(search) > self.retriever.settings.max_query_chars:  # the question alone is checked as asked
+            search = question
+        found = self.retriever.retrieve_batch([search], self.settings.k, filters=Filters(council, doc_id, year))[0]
         query = found.query
         if not found.passages:
             return found, Answer(question, NOT_FOUND, True, note="No report matches the filters."), None
@@ -336,6 +342,9 @@ class Assistant:
             why = ("The question does not say what to look for: ask it with its topic, for example "
                    "\"What did CQC find about safeguarding in Westminster?\"")
             return replace(found, passages=[]), self._abstain(question, [], 0.0, why), None
+        if acronym and not long_form:  # the reports' acronyms are learnt from "Long Form (LF)"
+            why = f"The reports do not spell out what {acronym} stands for."
+            return found, self._abstain(question, found.passages, 0.0, why), None
         features = self._features(query, found)
         scored = self._score_sentences(features)
         named, years = self._named_councils(query), _years(query)
@@ -344,6 +353,9 @@ class Assistant:
         if _ASKS_NUMBER.search(query):  # "how many ...?" is answered by a figure the question does not give
             consistent = [x for x in consistent
                           if _gives_new_figure(self._sentence_text(found.chunk_ids[x[1]], x[2]), query)]
+        if long_form:  # a sentence that spells the acronym out answers "what does it stand for?" first
+            consistent.sort(key=lambda x: long_form.lower() not in
+                            self._sentence_text(found.chunk_ids[x[1]], x[2]).lower())
         if not consistent:
             why = "The passages found are about another council or year." if scored else ""
             nearest = self._nearest_of_named(query, found.passages, named, council, doc_id, year)

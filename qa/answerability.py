@@ -144,6 +144,19 @@ def asks_identity(question: str) -> bool:
     return bool(_ASKS_IDENTITY.search(question))
 
 
+# "What does BCELS stand for?", "What is DoLS short for?": answered by the long form the reports give
+_ASKS_EXPANSION = re.compile(r"(?i:\bwhat\s+(?:does|do|did|is|was)\s+(?:the\s+)?(?:acronym\s+|abbreviation\s+)?)"
+                             r"['\"\u2018\u201c]?(?P<abbr>[A-Z][A-Za-z&+]{1,9})['\"\u2019\u201d]?\s+"
+                             r"(?i:stands?\s+for|short\s+for|an?\s+abbreviation\s+(?:of|for))\b")
+
+
+def asked_expansion(question: str) -> str:
+    """The acronym whose long form the question asks for ("What does DoLS stand for?"), or ""."""
+    m = _ASKS_EXPANSION.search(question)
+    abbr = m.group("abbr") if m else ""
+    return abbr if sum(c.isupper() for c in abbr) >= 2 else ""
+
+
 def has_kind(kind: str, text: str) -> bool:
     if kind == "figure":  # a year is not the figure asked for: "the full precept was raised in 2023/24"
         text = YEAR.sub(" ", text)

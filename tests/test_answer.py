@@ -204,6 +204,14 @@ def test_an_abstention_offers_the_nearest_sections_of_the_council_asked_about_an
     assert a.note
 
 
+def test_what_an_acronym_stands_for_is_quoted_where_the_reports_spell_it_out_else_not_found(assistant):
+    a = assistant.ask("What does TEC stand for?")
+    assert not a.abstained and "Technology Enabled Care (TEC)" in a.quotes[0].text
+    # the self-assessment uses "BCELS" and never spells it out
+    a = assistant.ask("What does BCELS stand for?")
+    assert a.abstained and "do not spell out what BCELS stands for" in a.text
+
+
 def test_a_rates_base_is_not_the_figure_a_how_many_question_asks_for(assistant):
     from qa.answer import _gives_new_figure
 

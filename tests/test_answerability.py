@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa.answerability import asked_kinds, topic_of
+from qa.answerability import asked_expansion, asked_kinds, topic_of
 from qa.sides import years
 
 
@@ -33,6 +33,18 @@ from qa.sides import years
 def test_the_kind_asked_for_is_read_from_the_phrase_that_asks_and_its_modifiers_stay_topic(question, kinds, kept):
     assert asked_kinds(question) == kinds
     assert kept in topic_of(question)
+
+
+@pytest.mark.parametrize("question, acronym", [
+    ("What does DoLS stand for?", "DoLS"),
+    ("what is AMHP short for in the CQC report?", "AMHP"),
+    ('What does the acronym "TEC" stand for?', "TEC"),
+    ("What does it stand for?", ""),  # a pronoun, not an acronym
+    ("What does Birmingham stand for?", ""),  # one capital: a name
+    ("What does the council stand for?", ""),
+])
+def test_a_question_asking_what_an_acronym_stands_for_is_read_with_its_acronym(question, acronym):
+    assert asked_expansion(question) == acronym
 
 
 def test_a_decade_is_not_read_as_a_year():
