@@ -10,7 +10,7 @@ us, brings a question nearer the passage that answers it:
 
 Each batch of 32 pairs is scored against itself (every other pair's passage is a negative), with the
 loss and settings of sentence-transformers' MultipleNegativesRankingLoss (scale 20), AdamW at 2e-5,
-10% warm-up then linear decay, one epoch, seeded. Measured on the eval set (README, "How it works"):
+10% warm-up then linear decay, one epoch, seeded. Measured on the eval set (docs/experiments.md):
 hybrid hit@5 and answers rose on every question type but cross-report ones, most on lay wording.
 
 The result is a folder like the bundled model's (same configuration and tokenizer, new

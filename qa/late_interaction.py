@@ -11,7 +11,7 @@ as in ColBERT.
 On the question set (`python -m eval`) this raised hybrid hit@5 from 0.820 to 0.861 and MRR@10
 from 0.672 to 0.743: on the questions in lay words from 0.467 to 0.578, on paraphrases from 0.881
 to 0.966, with facts in the reports' words level at 0.982. The weight (0.8) and depth (30) are
-the best of a grid on the dev questions (README, "How it works").
+the best of a grid on the dev questions (docs/experiments.md).
 
 The word-piece vectors come from the same model run that embeds each chunk at build time (the ONNX
 export's second output) and are stored with the index, reduced to their 192 principal directions
