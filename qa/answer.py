@@ -712,7 +712,7 @@ def _number_near_terms(text: str, terms: set[str], lex) -> float:
     words = text.split()
     best = 0
     for i, word in enumerate(words):
-        if not _NUMBER.search(word) or (i and words[i - 1].lower() == "per"):  # "per 100,000": a unit
+        if not _NUMBER.search(word) or (i and _RATE_BASE.match(f"{words[i - 1]} {word}")):  # "per 100,000": a unit
             continue
         window = " ".join(words[max(0, i - 4) : i] + words[i + 1 : i + 5])
         best = max(best, len(terms & set(lex.tokens(window))))

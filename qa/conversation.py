@@ -455,12 +455,16 @@ class Rewriter:
             query = _append(query, qualifier)
         return _tidy(_swap_wh(query, now))
 
+    def _reports_of(self, year: str, councils: list[str] | None = None) -> list:
+        """The catalogue's reports from `year` ("2023" or "2023/24"), about one of `councils` if given."""
+        return [d for d in self.assistant.retriever.documents.values()
+                if str(d.year) == year[:4] and (not councils or d.council in councils)]
+
     def _report_name(self, year: str, councils: list[str] | None = None) -> str:
         """What the reports of `year` (about one of `councils`, if given) are called ("CQC assessment",
         "self-assessment"), from the catalogue: the short title of the one with the most chunks (a
         quality statement published with its full assessment is part of it); "" when there is none."""
-        docs = [d for d in self.assistant.retriever.documents.values()
-                if str(d.year) == year[:4] and (not councils or d.council in councils)]
+        docs = self._reports_of(year, councils)
         if not docs:
             return ""
         main = max(docs, key=lambda d: (self.facts.doc_chunks[d.doc_id], d.doc_id))
@@ -474,8 +478,7 @@ class Rewriter:
         the catalogue says which reports are from which year and what they are called.
         """
         f = self.facts
-        docs = [d for d in self.assistant.retriever.documents.values()
-                if str(d.year) == year[:4] and (not councils or d.council in councils)]
+        docs = self._reports_of(year, councils)
         name = self._report_name(year, councils)
         if not name:
             return query
