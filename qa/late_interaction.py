@@ -96,7 +96,9 @@ class TokenTable:
     @classmethod
     def load(cls, folder: Path, chunks: int, dimension: int) -> TokenTable:
         """Read a saved table (the codes memory-mapped); ValueError if its shapes do not fit the index."""
-        codes = np.load(Path(folder) / TOKENS, mmap_mode="r", allow_pickle=False)
+        # a plain array over the mapped file: slicing a np.memmap builds a memmap object per slice,
+        # 0.1 ms of a search's 30 slices
+        codes = np.load(Path(folder) / TOKENS, mmap_mode="r", allow_pickle=False).view(np.ndarray)
         offsets, weights, projection, quantiser = (np.load(Path(folder) / name, allow_pickle=False)
                                                    for name in FILES[1:])
         reduced = projection.shape[1] if projection.ndim == 2 else -1
