@@ -445,6 +445,11 @@ class Rewriter:
                 query = re.sub(rf"\s*\b(?:according to|in|by|from)?\s*{re.escape(before.report)}(?!\w)",
                                f" in {now.years[0]}", query, count=1, flags=re.IGNORECASE)
         elif now.years and set(now.years) != set(before.years):
+            name = self._report_name(now.years[0], now.councils or before.councils)
+            if name and before.report and before.report.lower() in query.lower():
+                # "population in 2023 according to the 2025 self-assessment" + "And in 2016?": the year
+                # that has a report of its own points at that report, not at the 2025 one
+                query = _replace_word(query, before.report, f"the {now.years[0]} {name}")
             query = self._other_report_words(query, now.years[0], now.councils or before.councils)
             if before.years:
                 query = _replace_year(query, before.years, now.years[0])

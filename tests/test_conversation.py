@@ -75,6 +75,17 @@ def test_a_year_swap_names_that_years_report_not_the_old_report_with_a_new_year(
     assert report in rw.query and "peer challenge" not in rw.query and "carers" in rw.query
 
 
+@pytest.mark.parametrize("follow_up, expected, gone", [
+    ("And in 2016?", "in 2016 according to the 2016 peer challenge", "2025"),  # 2016 has a report of its own
+    ("And in 2024?", "in 2024 according to the 2025 self-assessment", "2023")])  # no 2024 report: a data year
+def test_a_year_swap_after_a_data_year_and_a_report_names_the_new_years_report_if_there_is_one(
+        assistant, follow_up, expected, gone):
+    rw = Rewriter(assistant).rewrite(follow_up, "What was Birmingham's population in 2023 according to the 2025 "
+                                                "self-assessment?")
+    assert rw.kind == "year_swap"
+    assert expected in rw.query and gone not in rw.query and "population" in rw.query
+
+
 def test_anaphora_replaces_the_pronoun_with_the_phrase_it_stands_for(assistant):
     chat = Conversation(assistant)
     turn(chat, "What is the Birmingham Care Wage?")
