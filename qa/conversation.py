@@ -477,16 +477,17 @@ class Rewriter:
         return name if name[:2].isupper() else name[:1].lower() + name[1:]
 
     def _other_report_words(self, query: str, year: str, councils: list[str] | None = None) -> str:
-        """`query` with words naming a report of another year ("CQC" for 2016) put as the year's report.
+        """`query` with words naming a report of another year ("CQC" for 2016) put as the year's report,
+        or as "the reports" when no report is from that year.
 
         "What did CQC find about X?" asked again for 2016 is about the 2016 peer challenge letter:
-        the catalogue says which reports are from which year and what they are called.
+        the catalogue says which reports are from which year and what they are called. Asked again
+        for 2024, from which there is no report, it is about what any report says of 2024 (the 2025
+        self-assessment gives 2024's figures), not about the 2023 CQC assessment.
         """
         f = self.facts
         docs = self._reports_of(year, councils)
         name = self._report_name(year, councils)
-        if not name:
-            return query
         own = {t for d in docs for t in f.lex.tokens(f"{d.short_title} {d.doc_type}")}
         words = _WORD.findall(query)
         out, i = [], 0
@@ -498,7 +499,7 @@ class Rewriter:
             span = {t for w in words[i:j] for t in f.lex.tokens(w)}
             a_name = any(w[:1].isupper() for w in words[max(i, 1):j])  # "CQC", "Peer Challenge"; not "assessments"
             if j > i and a_name and not span <= own:
-                out.append(f"the {name}")
+                out.append(f"the {name}" if name else "the reports")
                 i = j
             else:
                 out.append(words[i])

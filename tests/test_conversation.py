@@ -86,6 +86,12 @@ def test_a_year_swap_after_a_data_year_and_a_report_names_the_new_years_report_i
     assert expected in rw.query and gone not in rw.query and "population" in rw.query
 
 
+def test_a_year_swap_to_a_year_no_report_is_from_drops_the_words_naming_another_years_report(assistant):
+    rw = Rewriter(assistant).rewrite("And in 2024?", "What did CQC find about direct payments in Birmingham in 2023?")
+    assert rw.kind == "year_swap"
+    assert "2024" in rw.query and "CQC" not in rw.query and "the reports" in rw.query and "direct payments" in rw.query
+
+
 def test_anaphora_replaces_the_pronoun_with_the_phrase_it_stands_for(assistant):
     chat = Conversation(assistant)
     turn(chat, "What is the Birmingham Care Wage?")
