@@ -175,6 +175,15 @@ def test_ellipsis_carries_the_council_and_drops_then(assistant):
     assert "waiting times" in q and "westminster" in q and "then" not in q.split()
 
 
+def test_a_bare_phrase_on_a_new_topic_is_searched_on_its_own_with_the_council_carried(assistant):
+    chat = Conversation(assistant)
+    turn(chat, COMPLAINTS)
+    a, rw = turn(chat, "And the DoLS backlog?")
+    q = a.query.lower()
+    assert "dols backlog" in q and "birmingham" in q and "complaints" not in q
+    assert not a.abstained and "Deprivation of Liberty" in a.text
+
+
 def test_a_very_short_question_leans_on_the_one_before(assistant):
     chat = Conversation(assistant)
     turn(chat, COMPLAINTS)
