@@ -469,12 +469,18 @@ class Assistant:
 
     # -- scoring -------------------------------------------------------------------------
     def _unknown_council(self, query: str) -> str:
-        """A council named in the question that no report is about, e.g. "Leeds City Council"."""
+        """A council named in the question that no report is about, e.g. "Leeds City Council"; or, when
+        the question names none of the reports' councils, a place named where a council would be
+        ("What did CQC say about Leeds?": the reports mention Leeds once, in passing)."""
         for m in _COUNCIL.finditer(query):
             words = [w for w in re.findall(r"\w+", m.group(1).lower()) if w not in GENERIC_COUNCIL_WORDS]
             if words and not set(words) & self._council_words:
                 return m.group(0).strip()
-        return ""
+        if self._named_councils(query):
+            return ""
+        from qa.conversation import unknown_place  # imported here: qa.conversation builds on this module
+
+        return unknown_place(self, query)
 
     def _score_sentences(self, features: list[SentenceFeatures]) -> list[tuple[float, int, int]]:
         """(score, passage position, sentence row) for the sentences of the found passages, best first."""

@@ -195,6 +195,12 @@ def _facts(assistant) -> _CorpusFacts:
         return facts
 
 
+def unknown_place(assistant, question: str) -> str:
+    """A place `question` names where a council would be and no report covers ("What did CQC say
+    about Leeds?" -> "Leeds"), as the rewriter reads it (`Rewriter._place`); "" if none."""
+    return Rewriter(assistant).read(question).place
+
+
 def _distinctive(council: str) -> set[str]:
     generic = {"the", "city", "county", "borough", "district", "metropolitan", "council", "of", "and", "royal"}
     return set(re.findall(r"\w+", council.lower())) - generic

@@ -61,6 +61,15 @@ def test_a_council_outside_the_corpus_is_named_in_the_abstention(assistant):
     assert a.abstained and "Leeds City Council" in a.text and "Birmingham City Council" in a.text
 
 
+def test_a_place_named_where_a_council_would_be_is_named_in_the_abstention(assistant):
+    """Leeds is mentioned once, in passing, in Birmingham's self-assessment: not a council the reports cover."""
+    a = assistant.ask("What did CQC say about Leeds?")
+    assert a.abstained and "none is about Leeds" in a.text
+    # beside a council the reports cover, it is part of the question, not a council asked about
+    b = assistant.ask("How does Birmingham's population compare with Leeds?")
+    assert not b.abstained and "Leeds" in b.text
+
+
 def test_an_answer_that_misses_what_was_asked_abstains(assistant):
     """Passages about care homes and beds, but none naming the home asked about: no answer."""
     a = assistant.ask("How many beds does Perry Tree Care Centre have?")
