@@ -62,9 +62,11 @@ def test_a_council_outside_the_corpus_is_named_in_the_abstention(assistant):
 
 
 def test_a_place_named_where_a_council_would_be_is_named_in_the_abstention(assistant):
-    """Leeds is mentioned once, in passing, in Birmingham's self-assessment: not a council the reports cover."""
-    a = assistant.ask("What did CQC say about Leeds?")
-    assert a.abstained and "none is about Leeds" in a.text
+    """Leeds is mentioned once, in passing, in Birmingham's self-assessment: not a council the reports
+    cover. Oldham they never mention; both were answered with Birmingham's quotes."""
+    for place in ("Leeds", "Oldham"):
+        a = assistant.ask(f"What did CQC say about {place}?")
+        assert a.abstained and f"none is about {place}" in a.text
     # beside a council the reports cover, it is part of the question, not a council asked about
     b = assistant.ask("How does Birmingham's population compare with Leeds?")
     assert not b.abstained and "Leeds" in b.text
@@ -254,8 +256,11 @@ def test_a_question_whose_fact_the_reports_lack_abstains(assistant, question):
 
 
 def test_a_question_about_something_the_reports_do_not_cover_says_so(assistant):
-    a = assistant.ask("What is the capital of France?")
+    a = assistant.ask("What is the boiling point of water?")
     assert a.abstained and "Nothing in these reports comes close" in a.text
+    # a place named where a council would be is named in the refusal (see the Leeds test)
+    b = assistant.ask("What is the capital of France?")
+    assert b.abstained and "none is about France" in b.text
 
 
 def test_a_person_is_named_in_the_answer_to_who_led_the_case_file_audit(assistant):
