@@ -74,6 +74,10 @@ _CALENDAR = {n.lower() for n in (*calendar.month_name, *calendar.day_name) if n}
 _WORD = re.compile(r"[A-Za-z][\w'’-]*|\d[\d/,.\-–]*\d|\d|[^\w\s]")
 #: A proper noun the reports mention in more chunks than this is a subject of theirs, not a place.
 MAX_PLACE_CHUNKS = 2
+#: A capitalised word the reports write joined to another name ("The Labour Party", "a Labour-led
+#: council") names a party or an organisation, not a place; "Leeds City Council" still names Leeds.
+_IN_A_NAME = re.compile(r"\b([A-Z][a-z]+)(?:-[A-Za-z]|\s+(?!(?:City|County|Borough|District|Metropolitan|"
+                        r"Council)\b)[A-Z][a-z])")
 #: Topic tokens a follow-up may have of its own and still lean on the previous turn.
 MAX_OWN_TOPIC = 3
 #: A question this short (in words) with one topic word at most leans on the previous turn ("Over how many days?").
@@ -155,6 +159,7 @@ class _CorpusFacts:
         self.report_tokens = {t for d in retriever.documents.values()
                               for t in self.lex.tokens(f"{d.short_title} {d.doc_type}")} - self.council_tokens
         lower: set[str] = set()
+        named: set[str] = set()  # words written as part of a longer name: "Labour Party", "Labour-led"
         df: Counter[str] = Counter()
         mentioned_years: set[str] = set()
         self.doc_chunks: Counter[str] = Counter()
@@ -162,9 +167,11 @@ class _CorpusFacts:
             self.doc_chunks[chunk.doc_id] += 1
             words = re.findall(r"[A-Za-z][\w'-]*", chunk.text)
             lower.update(w.lower() for w in words if w[0].islower())
+            named.update(m.group(1).lower() for m in _IN_A_NAME.finditer(chunk.text))
             df.update({w.lower() for w in words})
             mentioned_years.update(y for _, ys in year_mentions(chunk.text) for y in ys)
         self.lower_seen = lower
+        self.in_names = named
         self.chunk_df = df
         self.mentioned_years = mentioned_years
         self.council_surface = all_council_words
@@ -176,7 +183,8 @@ class _CorpusFacts:
             return False
         if w in self.council_surface or w in _CALENDAR or w in _WH or w in _POINTERS:
             return False
-        return w not in self.lower_seen and self.chunk_df.get(w, 0) <= MAX_PLACE_CHUNKS
+        return (w not in self.lower_seen and w not in self.in_names
+                and self.chunk_df.get(w, 0) <= MAX_PLACE_CHUNKS)
 
     def year_covered(self, year: tuple[str, ...]) -> bool:
         return int(year[0]) in self.report_years or all(y in self.mentioned_years for y in year)
@@ -446,7 +454,7 @@ class Rewriter:
             # (a year of its own, "population in 2023 according to the 2025 ...", is the one swapped below)
             name = self._report_name(now.years[0], now.councils or before.councils)
             if name:
-                query = _replace_word(query, before.report, f"the {now.years[0]} {name}")
+                query = _replace_word(query, before.report, _as_written(before.report, f"{now.years[0]} {name}"))
             else:
                 query = re.sub(rf"\s*\b(?:according to|in|by|from)?\s*{re.escape(before.report)}(?!\w)",
                                f" in {now.years[0]}", query, count=1, flags=re.IGNORECASE)
@@ -455,7 +463,7 @@ class Rewriter:
             if name and before.report and before.report.lower() in query.lower():
                 # "population in 2023 according to the 2025 self-assessment" + "And in 2016?": the year
                 # that has a report of its own points at that report, not at the 2025 one
-                query = _replace_word(query, before.report, f"the {now.years[0]} {name}")
+                query = _replace_word(query, before.report, _as_written(before.report, f"{now.years[0]} {name}"))
             query = self._other_report_words(query, now.years[0], now.councils or before.councils)
             if before.years:
                 query = _replace_year(query, before.years, now.years[0])
@@ -664,6 +672,12 @@ def _append(query: str, phrase: str) -> str:
 
 def _replace_word(text: str, old: str, new: str) -> str:
     return re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", new, text, count=1)
+
+
+def _as_written(old: str, new: str) -> str:
+    """`new` with the article `old` had: "the 2016 peer challenge" -> "the 2023 CQC assessment", but
+    "Birmingham's 2025 self-assessment" -> "Birmingham's 2023 CQC assessment"."""
+    return f"the {new}" if old.split(" ", 1)[0].lower() in _DETERMINERS else new
 
 
 def _replace_year(text: str, old_years: list[str], new: str) -> str:

@@ -86,6 +86,18 @@ def test_a_year_swap_after_a_data_year_and_a_report_names_the_new_years_report_i
     assert expected in rw.query and gone not in rw.query and "population" in rw.query
 
 
+def test_a_year_swap_after_a_possessive_keeps_the_possessive_without_an_article(assistant):
+    rw = Rewriter(assistant).rewrite("And in 2023?", "How many carers were supported in Birmingham's 2025 "
+                                                     "self-assessment?")
+    assert "Birmingham's 2023 CQC assessment" in rw.query and "'s the" not in rw.query
+
+
+def test_a_party_the_reports_name_is_not_read_as_a_place(assistant):
+    """The reports write "The Labour Party" and "Labour-led": a name, not a council no report covers."""
+    rw = Rewriter(assistant).rewrite("And how many are Labour?", "How many councillors does Birmingham have?")
+    assert rw.kind != "entity_swap" and not rw.uncovered and "Labour Council" not in rw.query
+
+
 def test_a_year_swap_to_a_year_no_report_is_from_drops_the_words_naming_another_years_report(assistant):
     rw = Rewriter(assistant).rewrite("And in 2024?", "What did CQC find about direct payments in Birmingham in 2023?")
     assert rw.kind == "year_swap"
