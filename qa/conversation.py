@@ -448,27 +448,25 @@ class Rewriter:
         elif now.report and not before.report:
             query = (_replace_year(query, before.years, now.report) if before.years
                      else _append(query, f"according to {now.report}"))
-        elif now.years and set(now.years) != set(before.years) and before.report and \
-                before.report.lower() in query.lower() and all(y in before.report for y in before.years):
-            # "... according to the 2016 peer challenge?" + "And in 2023?": that year's report, or the year
-            # (a year of its own, "population in 2023 according to the 2025 ...", is the one swapped below)
-            name = self._report_name(now.years[0], now.councils or before.councils)
-            if name:
-                query = _replace_word(query, before.report, _as_written(before.report, f"{now.years[0]} {name}"))
-            else:
-                query = re.sub(rf"\s*\b(?:according to|in|by|from)?\s*{re.escape(before.report)}(?!\w)",
-                               f" in {now.years[0]}", query, count=1, flags=re.IGNORECASE)
         elif now.years and set(now.years) != set(before.years):
-            name = self._report_name(now.years[0], now.councils or before.councils)
-            if name and before.report and before.report.lower() in query.lower():
-                # "population in 2023 according to the 2025 self-assessment" + "And in 2016?": the year
-                # that has a report of its own points at that report, not at the 2025 one
-                query = _replace_word(query, before.report, _as_written(before.report, f"{now.years[0]} {name}"))
-            query = self._other_report_words(query, now.years[0], now.councils or before.councils)
-            if before.years:
-                query = _replace_year(query, before.years, now.years[0])
-            else:
-                query = _append(query, f"in {now.years[0]}")
+            year = now.years[0]
+            name = self._report_name(year, now.councils or before.councils)
+            names_report = bool(before.report) and before.report.lower() in query.lower()
+            if name and names_report:
+                # "... according to the 2016 peer challenge?" + "And in 2023?", and "population in 2023
+                # according to the 2025 self-assessment" + "And in 2016?": a year that has a report of
+                # its own points at that report
+                query = _replace_word(query, before.report, _as_written(before.report, f"{year} {name}"))
+            if names_report and all(y in before.report for y in before.years):
+                if not name:  # no report from that year: the year itself
+                    query = re.sub(rf"\s*\b(?:according to|in|by|from)?\s*{re.escape(before.report)}(?!\w)",
+                                   f" in {year}", query, count=1, flags=re.IGNORECASE)
+            else:  # a year of its own ("population in 2023 ...") is the one swapped
+                query = self._other_report_words(query, year, now.councils or before.councils)
+                if before.years:
+                    query = _replace_year(query, before.years, year)
+                else:
+                    query = _append(query, f"in {year}")
         qualifier = _figures_of(now)
         if qualifier and qualifier.lower() not in query.lower():  # "How many were over 65?"
             query = _append(query, qualifier)
