@@ -27,7 +27,8 @@ from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.person_names import NameFinder
 from qa.retriever import Filters, Passage, Retrieval, Retriever
-from qa.sides import GENERIC_COUNCIL_WORDS, Side, comparison_sides, named_councils
+from qa.sides import (GENERIC_COUNCIL_WORDS, Side, comparison_sides, named_councils, named_report_years,
+                      without_side_names)
 from qa.sides import years as _years
 
 log = logging.getLogger(__name__)
@@ -255,9 +256,15 @@ class Assistant:
         passages: list[Passage] = []
         confidence = 1.0
         searched: list[str] = []  # what each side asked, when it was not the whole question
+        documents = list(self.retriever.documents.values())
         for council, year in sides:
             asked = self._side_question(question, (council, year), sides)
-            found, answer, features = self.candidate(asked, council=council, year=year)
+            # the side's filters keep its reports: the words naming them would only draw the search
+            # to sentences about the report itself, as words left out of the search (like BM25's
+            # stop words) rather than of the question shown
+            topic = without_side_names(asked, documents)
+            found, answer, features = self.candidate(topic if self._term_weights(topic) else asked,
+                                                     council=council, year=year)
             passages += [p for p in found.passages if p not in passages]
             answers, p = self._answers(features)
             label = " ".join(str(x) for x in (council, year) if x is not None)
@@ -310,11 +317,12 @@ class Assistant:
             return question
         return asked.rstrip("?") + "?"
 
-    @staticmethod
-    def _names_side(text: str, council: str | None, year: int | None) -> bool:
-        """Whether `text` names this council or this year."""
+    def _names_side(self, text: str, council: str | None, year: int | None) -> bool:
+        """Whether `text` names this council, or this year or a report of it ("the peer challenge")."""
         return bool((council and named_councils(text, [council]))
-                    or (year and any(y[0] == str(year) for y in _years(text))))
+                    or (year and (any(y[0] == str(year) for y in _years(text))
+                                  or year in named_report_years(text, list(self.retriever.documents.values()),
+                                                                council))))
 
     def candidate(self, question: str, *, council: str | None = None, doc_id: str | None = None,
                   year: int | None = None) -> tuple[Retrieval, Answer, dict[str, float] | None]:

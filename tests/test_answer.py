@@ -193,6 +193,19 @@ def test_a_comparison_joining_one_question_per_side_asks_each_side_its_own_part(
     assert '2023: "what did CQC find about safeguarding enquiries in 2023?"' in a.note
 
 
+def test_a_comparison_of_reports_named_without_their_years_quotes_each_on_its_topic(assistant):
+    # "the peer challenge" is 2016's report and "the CQC assessment" 2023's; each side is searched
+    # without the words naming its report, which had drawn the 2016 side to the letter's opening
+    # ("I was pleased to lead the peer challenge ...")
+    a = assistant.ask("Has the DoLS backlog got better or worse since the peer challenge? "
+                      "What did the peer challenge say vs the CQC assessment?")
+    assert not a.abstained
+    check_quotes(a)
+    by_year = {a.citations[q.n - 1].year: q.text for q in a.quotes}
+    assert set(by_year) == {2016, 2023}
+    assert "Deprivation of Liberty" in by_year[2016] and "backlog" in by_year[2023]
+
+
 # -- answerability -------------------------------------------------------------------------------
 def test_the_answerability_model_refuses_features_it_was_not_fitted_on():
     from qa.answerability import FEATURES, AnswerabilityModel

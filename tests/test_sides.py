@@ -2,12 +2,17 @@
 
 from types import SimpleNamespace
 
-from qa.sides import comparison_sides, named_councils, years
+from qa.sides import comparison_sides, named_councils, named_report_years, without_side_names, years
 
-DOCS = [SimpleNamespace(council="Birmingham City Council", year=2016),
-        SimpleNamespace(council="Birmingham City Council", year=2023),
-        SimpleNamespace(council="Birmingham City Council", year=2025),
-        SimpleNamespace(council="Westminster City Council", year=2024)]
+
+def _doc(council, year, doc_type, short_title):
+    return SimpleNamespace(council=council, year=year, doc_type=doc_type, short_title=short_title)
+
+
+DOCS = [_doc("Birmingham City Council", 2016, "Peer challenge feedback letter", "Peer challenge letter (Birmingham, 2016)"),
+        _doc("Birmingham City Council", 2023, "CQC local authority assessment", "CQC assessment (Birmingham, 2023)"),
+        _doc("Birmingham City Council", 2025, "Council self-assessment", "Self-assessment (Birmingham, 2025)"),
+        _doc("Westminster City Council", 2024, "CQC quality statement", "CQC quality statement (Westminster, 2024)")]
 
 
 def test_years_and_financial_years():
@@ -38,3 +43,25 @@ def test_one_side_or_years_no_report_is_from_are_no_comparison():
 def test_a_filter_already_set_is_not_widened():
     assert comparison_sides("How did it change between 2016 and 2023?", DOCS, year=2023) == []
     assert comparison_sides("Compare Westminster and Birmingham", DOCS, council="Birmingham City Council") == []
+
+
+def test_reports_named_without_their_years_are_sides():
+    assert comparison_sides("Has the DoLS backlog improved since the peer challenge? What did the peer challenge "
+                            "say vs the CQC assessment?", DOCS) == [(None, 2016), (None, 2023)]
+    assert comparison_sides("CQC flagged recruitment in Birmingham: does the self-assessment show progress?", DOCS) \
+        == [("Birmingham City Council", 2023), ("Birmingham City Council", 2025)]
+
+
+def test_a_report_name_that_fits_several_years_or_the_council_names_no_side():
+    # "CQC" alone is Birmingham's 2023 assessment and Westminster's 2024 statement; "local authority"
+    # is how staff name the council
+    assert named_report_years("What did CQC find?", DOCS) == set()
+    assert named_report_years("What did CQC find?", DOCS, "Birmingham City Council") == {2023}
+    assert comparison_sides("What did the local authority say in the self-assessment about carers?", DOCS) == []
+
+
+def test_a_sides_search_leaves_out_the_words_naming_reports_but_not_councils_or_other_years():
+    assert without_side_names("What did the 2016 peer challenge say about Birmingham's care market?", DOCS) == \
+        "What did say about Birmingham's care market?"
+    assert without_side_names("Birmingham's population in 2023 according to our self-assessment", DOCS) == \
+        "Birmingham's population in 2023 according to"
