@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from qa.acronyms import expand
 log = logging.getLogger(__name__)
 
 STOPWORDS = "en_plus"
+#: How `bm25s.tokenize` splits a lower-cased text into words (its default pattern).
+_WORD = re.compile(r"(?u)\b\w\w+\b")
 ACRONYMS = "acronyms.json"
 #: Texts whose tokens `LexicalIndex.tokens` remembers (a corpus's sentences and headings, and recent questions).
 MEMO_SIZE = 50_000
@@ -47,8 +50,11 @@ class LexicalIndex:
     score_all_below = 500_000
 
     def __init__(self, bm25, size: int, acronyms: dict[str, str]) -> None:
+        from bm25s.stopwords import STOPWORDS_EN_PLUS  # the list STOPWORDS names
+
         self._bm25 = bm25
         self._stem = _stemmer()
+        self._stop_words = frozenset(STOPWORDS_EN_PLUS)
         self._lock = threading.Lock()  # PyStemmer's stemmers are not thread-safe
         # tokens of texts seen before: answers re-read the same corpus sentences and headings for
         # question after question, and bm25s's tokenizer costs ~0.1 ms a call (a fifth of an answer's
@@ -81,18 +87,18 @@ class LexicalIndex:
         return cls(bm25, size, acronyms)
 
     def tokens(self, text: str, expand_acronyms: bool = False) -> list[str]:
-        """Stemmed content words of `text`, as the index sees them."""
-        import bm25s
-
+        """Stemmed content words of `text`, as the index sees them: `bm25s.tokenize`'s words, stop words
+        and stems, without its per-call set-up (0.31 ms a question against 0.06, acronyms expanded; the
+        tests check both give the same words on the whole corpus)."""
         key = (text, expand_acronyms)
         known = self._memo.get(key)
         if known is not None:
             return list(known)
         if expand_acronyms:
             text = expand(text, self.acronyms)
+        words = [w for w in _WORD.findall(text.lower()) if w not in self._stop_words]
         with self._lock:
-            found = bm25s.tokenize([text], stopwords=STOPWORDS, stemmer=self._stem, return_ids=False,
-                                   show_progress=False)[0]
+            found = self._stem.stemWords(words)
             if len(self._memo) >= MEMO_SIZE:
                 self._memo.clear()
             self._memo[key] = tuple(found)
