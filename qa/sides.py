@@ -10,6 +10,7 @@ question passages from each side (`qa.retriever`), and the answer a quote from e
 
 from __future__ import annotations
 
+import functools
 import re
 
 #: A year or a financial year: 2016, 2023/24, 2024-25, 2021/2022.
@@ -59,17 +60,22 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-def report_phrases(document) -> set[tuple[str, ...]]:
+def report_phrases(document) -> frozenset[tuple[str, ...]]:
     """The phrases that name `document`'s kind of report, from what the catalogue calls it (its
     `doc_type` and `short_title`): each pair of adjacent words naming no council ("peer challenge",
     "self assessment", "quality statement", "cqc assessment"), and each acronym ("CQC")."""
+    return _phrases(getattr(document, "doc_type", ""), getattr(document, "short_title", ""))
+
+
+@functools.lru_cache(maxsize=4096)
+def _phrases(doc_type: str, short_title: str) -> frozenset[tuple[str, ...]]:
     phrases: set[tuple[str, ...]] = set()
-    for name in (getattr(document, "doc_type", ""), re.sub(r"\(.*?\)", " ", getattr(document, "short_title", ""))):
+    for name in (doc_type, re.sub(r"\(.*?\)", " ", short_title)):
         words = _words(name)
         phrases |= {(a, b) for a, b in zip(words, words[1:])
                     if a not in INSTITUTION_WORDS and b not in INSTITUTION_WORDS}
         phrases |= {(w.lower(),) for w in re.findall(r"\b[A-Z]{2,}\b", name)}
-    return phrases
+    return frozenset(phrases)
 
 
 def named_report_years(text: str, documents: list, council: str | None = None) -> set[int]:
