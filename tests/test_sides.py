@@ -9,10 +9,11 @@ def _doc(council, year, doc_type, short_title):
     return SimpleNamespace(council=council, year=year, doc_type=doc_type, short_title=short_title)
 
 
-DOCS = [_doc("Birmingham City Council", 2016, "Peer challenge feedback letter", "Peer challenge letter (Birmingham, 2016)"),
-        _doc("Birmingham City Council", 2023, "CQC local authority assessment", "CQC assessment (Birmingham, 2023)"),
-        _doc("Birmingham City Council", 2025, "Council self-assessment", "Self-assessment (Birmingham, 2025)"),
-        _doc("Westminster City Council", 2024, "CQC quality statement", "CQC quality statement (Westminster, 2024)")]
+BIRMINGHAM, WESTMINSTER = "Birmingham City Council", "Westminster City Council"
+DOCS = [_doc(BIRMINGHAM, 2016, "Peer challenge feedback letter", "Peer challenge letter (Birmingham, 2016)"),
+        _doc(BIRMINGHAM, 2023, "CQC local authority assessment", "CQC assessment (Birmingham, 2023)"),
+        _doc(BIRMINGHAM, 2025, "Council self-assessment", "Self-assessment (Birmingham, 2025)"),
+        _doc(WESTMINSTER, 2024, "CQC quality statement", "CQC quality statement (Westminster, 2024)")]
 
 
 def test_years_and_financial_years():
