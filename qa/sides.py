@@ -81,19 +81,24 @@ def _phrases(doc_type: str, short_title: str) -> frozenset[tuple[str, ...]]:
 def named_report_years(text: str, documents: list, council: str | None = None) -> set[int]:
     """The years of the reports that `text` names by what they are called, without their year ("the
     peer challenge" -> 2016), among `documents` about `council` (any when None). A name that fits
-    reports of several years ("CQC" for Birmingham's 2023 and Westminster's 2024) names none."""
+    reports of several years ("CQC" for Birmingham's 2023 and Westminster's 2024) names none, unless
+    the reports named outright are all one council's: then it is read among that council's ("the
+    peer challenge ... the CQC report" -> 2016 and 2023)."""
     words = _words(text)
     grams = set(zip(words, words[1:])) | {(w,) for w in words}
-    out: set[int] = set()
-    by_phrase: dict[tuple[str, ...], set[int]] = {}
+    by_phrase: dict[tuple[str, ...], set[tuple[str, int]]] = {}
     for d in documents:
         if council is None or d.council == council:
             for phrase in report_phrases(d):
-                by_phrase.setdefault(phrase, set()).add(d.year)
-    for phrase, found in by_phrase.items():
-        if phrase in grams and len(found) == 1:
-            out |= found
-    return out
+                if phrase in grams:
+                    by_phrase.setdefault(phrase, set()).add((d.council, d.year))
+    named = [found for found in by_phrase.values() if len({year for _, year in found}) == 1]
+    councils = {c for found in named for c, _ in found}
+    if council is None and len(councils) == 1 and len(named) < len(by_phrase):
+        # the reports named outright are one council's ("the peer challenge"): a name that fits
+        # several years ("CQC") is read among that council's reports
+        return named_report_years(text, documents, councils.pop())
+    return {year for found in named for _, year in found}
 
 
 def comparison_sides(question: str, documents: list, council: str | None = None,

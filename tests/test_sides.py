@@ -53,6 +53,12 @@ def test_reports_named_without_their_years_are_sides():
         == [("Birmingham City Council", 2023), ("Birmingham City Council", 2025)]
 
 
+def test_a_name_that_fits_several_councils_is_read_among_the_reports_named_outright():
+    # "the peer challenge" is Birmingham's alone, so "the CQC report" is Birmingham's 2023 assessment
+    assert comparison_sides("Which service did the peer challenge praise, and which did the CQC report mention?",
+                            DOCS) == [(None, 2016), (None, 2023)]
+
+
 def test_a_report_name_that_fits_several_years_or_the_council_names_no_side():
     # "CQC" alone is Birmingham's 2023 assessment and Westminster's 2024 statement; "local authority"
     # is how staff name the council
