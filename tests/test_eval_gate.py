@@ -21,9 +21,9 @@ from eval.harness import DEFAULT_QUESTIONS, EvalRun, load_questions, run_eval
 # 16 comparisons each, held both sides' facts in 4 answers each. The embedding model is adapted to
 # the corpus (qa/adaptation.py); answerability reads word-piece matches and persons' names
 # (qa/answerability.py); the fusion's dense weight rises when BM25 finds little (`Retriever._dense_weight`).
-HYBRID_HIT_AT_5_MIN = 0.77  # measured 0.784 (279/356); 0.825 on the dev part
-HYBRID_MRR_AT_10_MIN = 0.62  # measured 0.633
-ANSWER_ACCURACY_MIN = 0.64  # measured 0.652 (232/356)
+HYBRID_HIT_AT_5_MIN = 0.77  # measured 0.787 (280/356); 0.825 on the dev part
+HYBRID_MRR_AT_10_MIN = 0.62  # measured 0.634
+ANSWER_ACCURACY_MIN = 0.64  # measured 0.654 (233/356)
 ABSTENTION_ACCURACY_MIN = 0.52  # measured 0.559 (105/188; the dev part is in-sample)
 # The product promise is 1 in 20: the threshold is calibrated to it on the dev questions under
 # cross-validation (5.0%); measured 0.051 here (18/356; held out 5 of 76, dev 4.6%).
