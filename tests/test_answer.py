@@ -160,6 +160,13 @@ def test_a_sentence_that_leans_on_the_quoted_one_before_it_continues_that_quote(
     assert span.startswith("The local authority estimated") and "Its actual spend was £331,951,000" in span
 
 # -- comparisons ---------------------------------------------------------------------------------
+def quotes_by_year(a) -> dict[int, str]:
+    """A comparison's quotes by their report's year, once the answer is checked as given and verbatim."""
+    assert not a.abstained
+    check_quotes(a)
+    return {a.citations[q.n - 1].year: q.text for q in a.quotes}
+
+
 def test_a_comparison_of_councils_quotes_each_side_oldest_report_first(assistant):
     a = assistant.ask("Compare Birmingham and Westminster on the Principal Social Worker's role.")
     assert not a.abstained
@@ -183,9 +190,7 @@ def test_a_comparison_of_years_quotes_the_report_of_each_year(assistant):
 def test_a_comparison_joining_one_question_per_side_asks_each_side_its_own_part(assistant):
     a = assistant.ask("What did the 2016 peer challenge say about the Better Care Fund, "
                       "and what did CQC find about safeguarding enquiries in 2023?")
-    assert not a.abstained
-    check_quotes(a)
-    by_year = {a.citations[q.n - 1].year: q.text for q in a.quotes}
+    by_year = quotes_by_year(a)
     assert set(by_year) == {2016, 2023}
     assert "Better Care Fund" in by_year[2016]
     assert "safeguarding" in by_year[2023].lower()
@@ -199,9 +204,7 @@ def test_a_comparison_of_reports_named_without_their_years_quotes_each_on_its_to
     # ("I was pleased to lead the peer challenge ...")
     a = assistant.ask("Has the DoLS backlog got better or worse since the peer challenge? "
                       "What did the peer challenge say vs the CQC assessment?")
-    assert not a.abstained
-    check_quotes(a)
-    by_year = {a.citations[q.n - 1].year: q.text for q in a.quotes}
+    by_year = quotes_by_year(a)
     assert set(by_year) == {2016, 2023}
     assert "Deprivation of Liberty" in by_year[2016] and "backlog" in by_year[2023]
 
