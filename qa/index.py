@@ -60,8 +60,9 @@ from qa.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5  # 3: the ONNX query encoder is stored with the index; 4: and the chunks' word pieces;
-#                    5: the model adapted to the corpus
+FORMAT_VERSION = 6  # 3: the ONNX query encoder is stored with the index; 4: and the chunks' word pieces;
+#                    5: the model adapted to the corpus; 6: word-piece codes stored chunk by chunk,
+#                    dimension by dimension
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 DENSE = "dense.faiss"
