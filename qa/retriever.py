@@ -370,8 +370,9 @@ class Retriever:
         `scores` (every chunk's array, or a dict of the candidates') become the blended scores, which
         keep the order: the others get their rescaled hybrid score at the same weight (below 0).
         """
-        keep = slice(None) if allowed is None else allowed[order]
-        head, where = order[keep][: self.settings.rerank_depth], at[keep][: self.settings.rerank_depth]
+        depth = self.settings.rerank_depth
+        positions = np.arange(min(depth, len(order))) if allowed is None else np.flatnonzero(allowed[order])[:depth]
+        head, where = order[positions], at[positions]
         if len(head) < 2:  # nothing to reorder (the filters may leave no chunk at all)
             return order, scores
         a = self.settings.rerank_weight
@@ -380,7 +381,7 @@ class Retriever:
         if reranked is None:
             return order, scores
         ranked, blended = reranked
-        order = np.concatenate([ranked, order[~np.isin(order, head)]])
+        order = np.concatenate([ranked, np.delete(order, positions)])
         hybrid = scores[head] if isinstance(scores, np.ndarray) else np.array([scores[j] for j in head.tolist()])
         lo, hi = float(hybrid.min()), float(hybrid.max())
         span = hi - lo if hi - lo >= 1e-9 else 1.0
