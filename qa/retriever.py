@@ -524,8 +524,19 @@ def _attach(encoder, settings: Settings, index: SearchIndex):
 
 
 def similarities(dense_index, vectors: np.ndarray) -> np.ndarray:
-    """Inner product of each query vector with every vector of a FAISS index, in index order."""
+    """Inner product of each query vector with every vector of a FAISS index, in index order.
+
+    For a flat inner-product index (what `python -m qa build` writes), one matrix product with the
+    index's own vectors: a FAISS search for all of them sorts them as well (273 chunks: 0.11 ms
+    against 0.03 ms a question, medians of 300)."""
+    import faiss
+
     n = dense_index.ntotal
+    if not n:
+        return np.zeros((len(vectors), 0), dtype=np.float32)
+    if isinstance(dense_index, faiss.IndexFlat) and dense_index.metric_type == faiss.METRIC_INNER_PRODUCT:
+        stored = faiss.rev_swig_ptr(dense_index.get_xb(), n * dense_index.d).reshape(n, dense_index.d)
+        return np.asarray(vectors, dtype=np.float32) @ stored.T
     sims, ids = dense_index.search(vectors, n)
     out = np.zeros((len(vectors), n), dtype=np.float32)
     for row, (s, i) in enumerate(zip(sims, ids)):

@@ -3,10 +3,11 @@
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 
 from qa import Passage, QueryError
-from qa.retriever import clean_query
+from qa.retriever import clean_query, similarities
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +77,21 @@ def test_bad_queries_get_a_clear_value_error(retriever, query, message):
 
 def test_queries_are_cleaned_of_control_and_invisible_characters():
     assert clean_query("safe\u0000guarding\u200b  in\tBirmingham?\x07", 2000) == "safe guarding in Birmingham?"
+
+
+def test_similarities_are_every_vector_s_inner_product_in_index_order_for_any_faiss_index():
+    import faiss
+
+    rng = np.random.default_rng(0)
+    stored = rng.standard_normal((50, 8)).astype(np.float32)
+    queries = rng.standard_normal((3, 8)).astype(np.float32)
+    wrapped = faiss.IndexIDMap(faiss.IndexFlatIP(8))
+    wrapped.add_with_ids(stored, np.arange(50))
+    flat = faiss.IndexFlatIP(8)
+    flat.add(stored)
+    for index in (flat, wrapped):  # the flat index's own vectors are read; another index is searched
+        assert np.allclose(similarities(index, queries), queries @ stored.T, atol=1e-5)
+    assert similarities(faiss.IndexFlatIP(8), queries).shape == (3, 0)
 
 
 def test_a_query_comparing_reports_gets_passages_from_each_side(retriever):
