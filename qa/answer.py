@@ -23,12 +23,12 @@ import numpy as np
 
 from qa.answerability import (FORMATTED_KINDS, FRAMING_WORDS, KIND_NAMES, AnswerabilityModel, asked_expansion,
                               asked_kinds, asks_identity, has_kind, model_file, topic_of)
+from qa.catalogue import GENERIC_COUNCIL_WORDS
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
 from qa.person_names import NameFinder
 from qa.retriever import Filters, Passage, Retrieval, Retriever
-from qa.sides import (GENERIC_COUNCIL_WORDS, Side, comparison_sides, named_councils, named_report_years,
-                      without_side_names)
+from qa.sides import Side, comparison_sides, named_councils, named_report_years, without_side_names
 from qa.sides import years as _years
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ class Assistant:
             query = clean_query(question, self.retriever.settings.max_query_chars)
         except QueryError:
             return []
-        return comparison_sides(query, list(self.retriever.documents.values()), council, year)
+        return comparison_sides(query, self.retriever.catalogue, council, year)
 
     def _compare(self, question: str, sides: list[Side]) -> tuple[Answer, list[Passage]]:
         """One quote per side of a comparison, oldest report first, each introduced by report and date;
@@ -256,7 +256,7 @@ class Assistant:
         passages: list[Passage] = []
         confidence = 1.0
         searched: list[str] = []  # what each side asked, when it was not the whole question
-        documents = list(self.retriever.documents.values())
+        documents = self.retriever.catalogue
         for council, year in sides:
             asked = self._side_question(question, (council, year), sides)
             # the side's filters keep its reports: the words naming them would only draw the search
@@ -311,8 +311,8 @@ class Assistant:
             return question
         asked = " ".join(part.strip(" ,;") for part, n in zip(parts, named) if n == {me} or not n)
         lex = self.retriever.index.lexical
-        report_words = set(lex.tokens(" ".join(d.title + " " + d.council for d in self.retriever.documents.values()
-                                               if side[0] in (None, d.council) and side[1] in (None, d.year))))
+        reports = self.retriever.catalogue.about(*side)
+        report_words = set(lex.tokens(" ".join(d.title + " " + d.council for d in reports)))
         if not set(self._term_weights(" ".join(own))) - report_words:
             return question
         return asked.rstrip("?") + "?"
@@ -321,7 +321,7 @@ class Assistant:
         """Whether `text` names this council, or this year or a report of it ("the peer challenge")."""
         return bool((council and named_councils(text, [council]))
                     or (year and (any(y[0] == str(year) for y in _years(text))
-                                  or year in named_report_years(text, list(self.retriever.documents.values()),
+                                  or year in named_report_years(text, self.retriever.catalogue,
                                                                 council))))
 
     def candidate(self, question: str, *, council: str | None = None, doc_id: str | None = None,
@@ -473,7 +473,7 @@ class Assistant:
 
     def _named_councils(self, query: str) -> set[str]:
         """The councils of the corpus that the question names ("Westminster")."""
-        return named_councils(query, self.retriever.councils)
+        return self.retriever.catalogue.named_councils(query)
 
     # -- scoring -------------------------------------------------------------------------
     def _unknown_council(self, query: str) -> str:

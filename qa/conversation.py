@@ -154,7 +154,7 @@ class _CorpusFacts:
         all_council_words = set().union(*self.council_words.values()) if self.councils else set()
         # every word of the councils' names, "city" and "council" included: none is a question's topic
         self.council_tokens = {t for c in self.councils for t in self.lex.tokens(c)}
-        self.report_years = {d.year for d in retriever.documents.values()}
+        self.report_years = set(retriever.catalogue.years)
         # words the catalogue uses to describe its reports ("CQC assessment", "self-assessment", "peer challenge")
         self.report_tokens = {t for d in retriever.documents.values()
                               for t in self.lex.tokens(f"{d.short_title} {d.doc_type}")} - self.council_tokens
@@ -474,8 +474,9 @@ class Rewriter:
 
     def _reports_of(self, year: str, councils: list[str] | None = None) -> list:
         """The catalogue's reports from `year` ("2023" or "2023/24"), about one of `councils` if given."""
-        return [d for d in self.assistant.retriever.documents.values()
-                if str(d.year) == year[:4] and (not councils or d.council in councils)]
+        catalogue = self.assistant.retriever.catalogue
+        found = catalogue.about(None, int(year[:4]))
+        return found if not councils else [d for d in found if d.council in councils]
 
     def _report_name(self, year: str, councils: list[str] | None = None) -> str:
         """What the reports of `year` (about one of `councils`, if given) are called ("CQC assessment",
@@ -837,7 +838,7 @@ class Conversation:
             return answer, passages
 
     def _abstain_year(self, rw: Rewrite, council, doc_id, year) -> Answer:
-        years = sorted({d.year for d in self.assistant.retriever.documents.values()})
+        years = self.assistant.retriever.catalogue.years
         why = (f"These reports are from {', '.join(map(str, years))} and do not mention {rw.uncovered}.")
         nearest = self.assistant.retriever.search(rw.query, k=3, council=council, doc_id=doc_id, year=year) \
             if not year or year in years else []

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.catalogue import Catalogue
 from qa.chunks import Chunk
 from qa.config import DEFAULT_MODEL, Settings
 from qa.corpus import DocumentInfo, corpus_hashes, read_catalogue
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 METHODS = ("hybrid", "dense", "bm25")
+#: How many filters' chunk masks a retriever keeps (`Retriever._mask`): 1M chunks take 1 MB each.
+_MASKS_KEPT = 16
 MAX_K = 100
 #: Lone UTF-16 surrogates (e.g. "\ud800" from JSON): not text, and the tokenizer cannot encode them.
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
@@ -148,12 +151,15 @@ class Retriever:
         self.encoder = encoder
         self.settings = settings
         self.documents = {d.doc_id: d for d in documents}
+        self.catalogue = Catalogue(self.documents.values())
         self._chunks = index.chunks
         self._position = {c.chunk_id: i for i, c in enumerate(self._chunks)}
         self._members: dict[str, list[int]] = {}
         for i, c in enumerate(self._chunks):
             self._members.setdefault(c.duplicate_of or c.chunk_id, []).append(i)
-        self._doc_of = np.array([c.doc_id for c in self._chunks])
+        number = {d.doc_id: i for i, d in enumerate(self.catalogue)}  # each chunk's report, as its catalogue position
+        self._report_of = np.array([number.get(c.doc_id, -1) for c in self._chunks], dtype=np.int64)
+        self._masks: dict[tuple, np.ndarray] = {}  # the chunks each filter keeps, for the filters used last
         # sentences are stored chunk by chunk: where each chunk's run of sentences starts
         chunk_of = index.sentences.chunk
         self._starts = np.r_[0, np.flatnonzero(np.diff(chunk_of)) + 1] if len(chunk_of) else np.zeros(0, int)
@@ -233,7 +239,7 @@ class Retriever:
     # -- searching -------------------------------------------------------------------------
     @property
     def councils(self) -> list[str]:
-        return sorted({d.council for d in self.documents.values()})
+        return self.catalogue.councils
 
     def search(self, query: str, k: int = 5, *, method: str = "hybrid", council: str | None = None,
                doc_id: str | None = None, year: int | None = None) -> list[Passage]:
@@ -279,7 +285,7 @@ class Retriever:
 
         On the question set, hybrid hit@5 went from 0.861 to 0.873 (cross-report questions 0.533 ->
         0.667), MRR@10 from 0.743 to 0.749; one comparison fell from 5th to 6th place."""
-        sides = comparison_sides(found.query, list(self.documents.values()))
+        sides = comparison_sides(found.query, self.catalogue)
         if len(sides) < 2:
             return found
         per_side = [self._retrieve([found.query], vectors, pieces, k, method, Filters(council, None, year))[0]
@@ -433,33 +439,36 @@ class Retriever:
         return query_dense_weight(self.index.lexical, query, best_lexical, self.settings)
 
     def _mask(self, f: Filters) -> np.ndarray | None:
+        """The chunks the filters keep (read-only), None when there is no filter; QueryError naming
+        what is known when a filter matches no report. The masks of the last `_MASKS_KEPT` filters
+        are kept: staff set a filter and ask several questions under it."""
         if f.council is None and f.doc_id is None and f.year is None:
             return None
-        keep = set(self.documents)
-        if f.council is not None:
-            want = str(f.council).strip().casefold()
-            match = {d for d, info in self.documents.items()
-                     if want and (want == info.council.casefold() or want in info.council.casefold())}
-            if not match:
-                raise QueryError(f"No report is about council {f.council!r}. Known councils: "
-                                 f"{', '.join(self.councils)}")
-            keep &= match
-        if f.doc_id is not None:
-            match = {d for d in self.documents if d == f.doc_id or d.startswith(str(f.doc_id)) and f.doc_id}
-            if not match:
-                raise QueryError(f"No report has id {f.doc_id!r}. Known ids: {', '.join(self.documents)}")
-            keep &= match
-        if f.year is not None:
+        year = f.year
+        if year is not None:
             try:
-                year = int(f.year)
+                year = int(year)
             except (TypeError, ValueError):
                 raise QueryError(f"year must be a whole number. Currently, it is {f.year!r}") from None
-            years = sorted({info.year for info in self.documents.values()})
-            match = {d for d, info in self.documents.items() if info.year == year}
-            if not match:
-                raise QueryError(f"No report is from {year}. Years covered: {', '.join(map(str, years))}")
-            keep &= match
-        return np.isin(self._doc_of, sorted(keep))
+        key = (f.council, f.doc_id, year)
+        if key in self._masks:
+            return self._masks[key]
+        catalogue = self.catalogue
+        if f.council is not None and not catalogue.select(council=f.council):
+            raise QueryError(f"No report is about council {f.council!r}. Known councils: "
+                             f"{_listed(catalogue.councils)}")
+        if f.doc_id is not None and not catalogue.select(doc_id=f.doc_id):
+            raise QueryError(f"No report has id {f.doc_id!r}. Known ids: {_listed(list(self.documents))}")
+        if year is not None and year not in catalogue.years:
+            raise QueryError(f"No report is from {year}. Years covered: {_listed(catalogue.years)}")
+        kept = np.zeros(len(catalogue) + 1, dtype=bool)  # the last place: chunks of no catalogued report
+        kept[catalogue.select(f.council, f.doc_id, year)] = True
+        mask = kept[self._report_of]
+        mask.flags.writeable = False
+        if len(self._masks) >= _MASKS_KEPT:  # the oldest goes (pop: another thread may have taken it)
+            self._masks.pop(next(iter(self._masks), None), None)
+        self._masks[key] = mask
+        return mask
 
     def _top(self, order: np.ndarray, allowed: np.ndarray | None, k: int) -> list[tuple[int, int]]:
         """(chunk shown, chunk that scored) for the k best groups of duplicates, best first (`order`)."""
@@ -521,6 +530,12 @@ def _attach(encoder, settings: Settings, index: SearchIndex):
         encoder = OnnxEncoder.for_index(settings.index_dir, threads=settings.torch_threads)
     encoder.attach(settings.index_dir, index.manifest)
     return encoder
+
+
+def _listed(items: list, limit: int = 20) -> str:
+    """`items` for an error message: all of a few, the first `limit` of many."""
+    shown = ", ".join(str(x) for x in items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit:,} more"
 
 
 def similarities(dense_index, vectors: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ from qa.sides import comparison_sides, named_councils, named_report_years, witho
 
 
 def _doc(council, year, doc_type, short_title):
-    return SimpleNamespace(council=council, year=year, doc_type=doc_type, short_title=short_title)
+    return SimpleNamespace(doc_id=f"{council.split()[0]}-{year}-{short_title.split()[0]}".lower(), council=council,
+                           year=year, doc_type=doc_type, short_title=short_title)
 
 
 BIRMINGHAM, WESTMINSTER = "Birmingham City Council", "Westminster City Council"
