@@ -450,7 +450,7 @@ class Retriever:
                 year = int(year)
             except (TypeError, ValueError):
                 raise QueryError(f"year must be a whole number. Currently, it is {f.year!r}") from None
-        key = (f.council, f.doc_id, year)
+        key = tuple(None if x is None else str(x) for x in (f.council, f.doc_id)) + (year,)
         if key in self._masks:
             return self._masks[key]
         catalogue = self.catalogue

@@ -57,6 +57,7 @@ def test_filters_by_council_report_and_year(retriever):
     ({"council": "Leeds"}, "No report is about council 'Leeds'"),
     ({"year": 1999}, "No report is from 1999"),
     ({"doc_id": "999"}, "No report has id"),
+    ({"council": ["Birmingham"]}, "No report is about council"),  # not text: matched as written, not a crash
     ({"k": 0}, "k must be a whole number"),
     ({"k": 1000}, "k must be a whole number"),
     ({"method": "magic"}, "method must be one of"),
