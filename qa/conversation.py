@@ -352,7 +352,9 @@ class Rewriter:
             text = _strip_opener(question, now.opener) if now.opener else question
             if now.also:  # "Did Westminster see a rise too?"
                 text = text[:len(text) - len(now.also)].rstrip(" ,") + "?"
-            query = self._carry(self._continue_topic(text, previous, before), now, before, previous_council)
+            swapped = self._in_place_of_same_noun(text, previous)
+            query = self._carry(swapped or self._continue_topic(text, previous, before), now, before,
+                                previous_council)
             why = (f"opens as a continuation ({now.opener!r})" if now.opener else
                    f"adds to the question before ({now.also.strip(' ?.!')!r})" if now.also else
                    "short, with one topic word at most")
@@ -412,6 +414,29 @@ class Rewriter:
         """The best dense similarity of each text to the corpus's chunks."""
         found = self.assistant.retriever.retrieve_batch(texts, 1, method="dense", each_side=False)
         return [r.top_dense if r.top_dense is not None else 0.0 for r in found]
+
+    def _in_place_of_same_noun(self, text: str, previous: str) -> str | None:
+        """The previous question with the phrase `text` ("the safeguarding boards?") in place of its
+        name ending in the same noun ("Is housing represented on Birmingham's Health and Wellbeing
+        Board?" -> "Is housing represented on the safeguarding boards?"); None when `text` is a
+        question of its own, or no name of the previous question ends in its last word's stem.
+
+        A name is a run of capitalised words (joined by "and" or "of"), with a council's possessive
+        before it; the question's first word is never part of one."""
+        if _QUESTION_START.match(text):
+            return None
+        lex = self.facts.lex
+        phrase = [w for w in _WORD.findall(text) if w[:1].isalnum()]
+        stem = lex.tokens(phrase[-1]) if phrase else []
+        words = _WORD.findall(previous)
+        ends = [j for j in range(1, len(words)) if stem and lex.tokens(words[j]) == stem and words[j][:1].isupper()]
+        if len(stem) != 1 or not ends:
+            return None
+        i = j = ends[-1]
+        while i > 1 and (words[i - 1][:1].isupper()
+                         or words[i - 1].lower() in {"and", "of", "&"} and i > 2 and words[i - 2][:1].isupper()):
+            i -= 1
+        return _join(words[:i] + [" ".join(phrase)] + words[j + 1:])
 
     def _continue_topic(self, text: str, previous: str, before: _Reading) -> str:
         """A question of its own ("how many felt supported?") with the previous topic it continues, if any."""

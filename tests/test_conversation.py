@@ -196,6 +196,18 @@ def test_a_bare_phrase_on_a_new_topic_is_searched_on_its_own_with_the_council_ca
     assert not a.abstained and "Deprivation of Liberty" in a.text
 
 
+def test_a_bare_phrase_ending_in_the_noun_of_a_name_before_takes_that_names_place(assistant):
+    chat = Conversation(assistant)
+    turn(chat, "Is housing represented on Birmingham's Health and Wellbeing Board?")
+    a, rw = turn(chat, "And the safeguarding boards?")
+    assert rw.kind == "ellipsis"
+    assert a.query == "Is housing represented on the safeguarding boards in Birmingham?"
+    assert "Safeguarding Board" in a.text  # the report says housing sits on both safeguarding boards
+    # a phrase whose noun no name of the question before ends in: searched with the council carried
+    _, rw = turn(chat, "And the DoLS backlog?")
+    assert rw.query == "What about the DoLS backlog in Birmingham?"
+
+
 def test_a_very_short_question_leans_on_the_one_before(assistant):
     chat = Conversation(assistant)
     turn(chat, COMPLAINTS)
