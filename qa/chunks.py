@@ -23,9 +23,13 @@ PATH_SEP = " \u203a "  # " › "
 _SEPARATORS = ["\n\n", "\n", r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])", r"(?<=;)\s+", r"(?<=,)\s+", " "]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Chunk:
-    """One passage of one report, the unit that is indexed and cited."""
+    """One passage of one report, the unit that is indexed and cited.
+
+    Slots, and a section path shared by the chunks of one section (`from_json`'s `shared`), keep a
+    loaded chunk at 1.16 KB instead of 1.48 (the five reports' 273 chunks, measured with tracemalloc;
+    about 0.3 GB less at 1M chunks)."""
 
     doc_id: str
     ordinal: int  # position in the document, from 0
@@ -71,8 +75,14 @@ class Chunk:
                 **({"page_start": self.page_start, "page_end": self.page_end} if self.page_start else {})}
 
     @classmethod
-    def from_json(cls, data: dict) -> Chunk:
-        return cls(**{**data, "section_path": tuple(data["section_path"])})
+    def from_json(cls, data: dict, shared: dict | None = None) -> Chunk:
+        """A chunk from `to_json`'s dict; `shared` (a dict kept across the chunks read) makes equal
+        section paths and report ids one object."""
+        path, doc_id = tuple(data["section_path"]), data["doc_id"]
+        if shared is not None:
+            path = shared.setdefault(path, path)
+            doc_id = shared.setdefault(doc_id, doc_id)
+        return cls(**{**data, "section_path": path, "doc_id": doc_id})
 
 
 class Chunker:

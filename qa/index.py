@@ -483,7 +483,8 @@ def _load_index(folder: Path, expected: dict) -> SearchIndex:
             raise IndexCorruptError(f"{path} does not match its checksum in the manifest (damaged or edited). "
                                     f"{REBUILD_HINT}")
     try:
-        chunks = [Chunk.from_json(json.loads(line)) for line in
+        shared: dict = {}  # one section path and report id object for all their chunks
+        chunks = [Chunk.from_json(json.loads(line), shared) for line in
                   (folder / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
         dense = faiss.deserialize_index(np.frombuffer((folder / DENSE).read_bytes(), dtype=np.uint8))
         lexical = LexicalIndex.load(folder / LEXICAL, len(chunks))

@@ -79,6 +79,14 @@ def test_chunk_ids_are_stable_and_derived_from_content(chunks):
         Chunk("x", 0, ("X",), "   ", 0, 1, 1, 1)
 
 
+def test_chunks_read_back_share_their_section_paths_and_report_ids(chunks):
+    shared: dict = {}
+    again = [Chunk.from_json(c.to_json(), shared) for c in chunks]
+    assert again == list(chunks)
+    same_section = [(a, b) for a, b in zip(again, again[1:]) if a.section_path == b.section_path]
+    assert same_section and all(a.section_path is b.section_path and a.doc_id is b.doc_id for a, b in same_section)
+
+
 def test_chunker_splits_long_sections_in_model_tokens(encoder, docs):
     chunker = Chunker(encoder.count_tokens, encoder.max_tokens, chunk_tokens=64, overlap_tokens=8)
     small = chunker.chunk_document(docs[1])
