@@ -428,9 +428,11 @@ class Rewriter:
         lex = self.facts.lex
         phrase = [w for w in _WORD.findall(text) if w[:1].isalnum()]
         stem = lex.tokens(phrase[-1]) if phrase else []
+        if len(stem) != 1:
+            return None
         words = _WORD.findall(previous)
-        ends = [j for j in range(1, len(words)) if stem and lex.tokens(words[j]) == stem and words[j][:1].isupper()]
-        if len(stem) != 1 or not ends:
+        ends = [j for j in range(1, len(words)) if words[j][:1].isupper() and lex.tokens(words[j]) == stem]
+        if not ends:
             return None
         i = j = ends[-1]
         while i > 1 and (words[i - 1][:1].isupper()

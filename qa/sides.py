@@ -104,8 +104,8 @@ def without_side_names(text: str, documents) -> str:
     search to the sentences about the report itself ("I was pleased to lead the peer challenge ...").
     Councils' names and other years stay: "Birmingham's population in 2023" asks about the city
     and the year."""
-    words = list(re.finditer(r"[A-Za-z0-9]+(?:['\u2019]s\b)?", text))
-    plain = [re.sub(r"['\u2019]s$", "", m.group(0)).lower() for m in words]
+    found = list(re.finditer(r"[A-Za-z0-9]+(?:['\u2019]s\b)?", text))
+    plain = [re.sub(r"['\u2019]s$", "", m.group(0)).lower() for m in found]
     phrases = Catalogue.of(documents).phrases.keys()
     drop = [(w,) in phrases for w in plain]
     for i in range(len(plain) - 1):
@@ -118,7 +118,7 @@ def without_side_names(text: str, documents) -> str:
         if plain[i] in _DANGLING and drop[i + 1]:
             drop[i] = True
     out, at, before = [], 0, False
-    for m, gone in zip(words, drop):
+    for m, gone in zip(found, drop):
         if gone:
             gap = text[at:m.start()]
             if not (before and not gap.strip(" -\u2013/'")):  # "self-assessment" goes whole
