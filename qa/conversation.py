@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 from qa.answer import NOT_FOUND, Answer
 from qa.answerability import FRAMING_WORDS as _FRAME
 from qa.errors import QueryError
+from qa.places import council_at, name_of
 from qa.retriever import clean_query
 from qa.sides import YEAR, year_mentions
 
@@ -65,6 +66,8 @@ _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "
        "was", "were", "has", "have", "had", "can", "could", "will", "would", "should"}
 _PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "by", "into", "over", "under",
                  "between", "during", "after", "before", "within"}
+# the adverbs a phrasal verb ends in ("sort that out"): a clause never starts with one
+_PARTICLES = {"out", "up", "off", "down", "back", "away", "through", "together"}
 # how a question that adds to the one before may close: "Did Westminster see a rise too?"
 _ALSO = re.compile(r"[\s,]+(?:too|as well|either)\W*$", re.IGNORECASE)
 # a question word, after a preposition that may lead it ("over how many days?", "since when?")
@@ -249,9 +252,11 @@ class Rewriter:
         place_tokens = set(self.facts.lex.tokens(place)) if place else set()
         report = self._report(words)
         report_tokens = set(f.lex.tokens(report)) if report else set()
+        units = {t for i in _units(words) for t in f.lex.tokens(words[i])}  # "over 90 days": part of a figure
         topic = [t for t in f.lex.tokens(question)
                  if t not in f.framing and t not in f.council_tokens and t not in place_tokens
-                 and not any(ch.isdigit() for ch in t) and t not in year_tokens and t not in report_tokens]
+                 and not any(ch.isdigit() for ch in t) and t not in year_tokens and t not in report_tokens
+                 and t not in units]
         pointers = [i for i, w in enumerate(lowered) if w in _POINTERS and self._points_back(lowered, i)]
         also = _ALSO.search(question)
         return _Reading(words, councils, council_text, place, years, topic, opener, pointers, report,
@@ -287,6 +292,25 @@ class Rewriter:
         f = self.facts
         content = [i for i, w in enumerate(words) if w[:1].isalnum() and f.lex.tokens(w)
                    and f.lex.tokens(w)[0] not in f.framing]
+
+        def in_slot(i: int, j: int, typed_lower: bool = False) -> bool:  # words[i:j] stand where a council would
+            others = [k for k in content if not i <= k < j]
+            alone = not others and (opener or all(not w[:1].isalnum() for w in words[:i] + words[j:]))
+            named = words[j - 1].lower() == "council" or words[j - 1].lower().endswith(("'s", "’s")) or (
+                j < len(words) and words[j].lower() == "council")
+            # typed in lower case, a name after a preposition must end the question ("after reading the report")
+            last = j == len(words) or not words[j][:1].isalnum()
+            return alone or named or (i > 0 and words[i - 1].lower() in _PREPOSITIONS and (last or not typed_lower))
+
+        # an English council the catalogue does not hold, however it is typed ("same for leeds?"), also
+        # opening a question ("coventry do it the same way?")
+        for i in range(len(words)):
+            n = council_at(words, i)
+            span = words[i:i + n]
+            typed_lower = not any(w[:1].isupper() for w in span)
+            if n and not {_bare(w.lower()) for w in span} & f.council_surface and (
+                    in_slot(i, i + n, typed_lower) or (i == 0 and len(words) > n + 1 and words[n].lower() in _WH)):
+                return " ".join(span)
         i = 0
         while i < len(words):
             if not words[i][:1].isupper():
@@ -300,15 +324,21 @@ class Rewriter:
             if i == 0 and names and not f.is_place(names[0]):  # a question's first word is capitalised anyway
                 names, run = names[1:], run[1:]
                 i += 1
-            if names and all(f.is_place(w) for w in names):
-                others = [k for k in content if not i <= k < j]
-                alone = not others and (opener or all(not w[:1].isalnum() for w in words[:i] + words[j:]))
-                named = run[-1].lower() == "council" or names[-1].lower().endswith(("'s", "’s"))
-                slot = alone or named or (i > 0 and words[i - 1].lower() in _PREPOSITIONS)
-                if slot:
-                    return " ".join(run)
+            if names and all(f.is_place(w) for w in names) and in_slot(i, j):
+                return " ".join(run)
             i = max(j, i + 1)
         return ""
+
+    def _own_length(self, r: _Reading) -> int:
+        """How many words a question has besides those naming a report, council, place or year, and
+        the preposition or article before them ("What's the plan in the 2025 self-assessment?": 3)."""
+        naming = {t for name in (r.report, r.council_text, r.place, *r.years) for t in _WORD.findall(name)}
+        words = [w for w in r.words if w[:1].isalnum()]
+        keep = [w not in naming for w in words]
+        for i in range(len(words) - 1, 0, -1):  # "in the 2025 ...": the words leading a name go with it
+            if not keep[i] and words[i - 1].lower() in _PREPOSITIONS | _DETERMINERS | {"according"}:
+                keep[i - 1] = False
+        return sum(keep)
 
     @staticmethod
     def _points_back(lowered: list[str], i: int) -> bool:
@@ -317,6 +347,9 @@ class Rewriter:
         if w not in {"that", "this", "these", "those"}:
             return True
         before = lowered[i - 1] if i else ""
+        after = lowered[i + 1] if i + 1 < len(lowered) else ""
+        if not after[:1].isalnum() or after in _PREPOSITIONS | _PARTICLES:
+            return True  # "sort that out", "pay for that?": nothing follows that a clause could start with
         # "the team that led" / "said that": a relative or complementiser after a noun or verb
         return not (before and before not in _WH and before not in _PREPOSITIONS and before.isalpha()
                     and before not in {"and", "but", "about"})
@@ -347,7 +380,7 @@ class Rewriter:
             query = self._resolve(question, now, previous, before, previous_council)
             return Rewrite(question, query, "anaphora",
                            f"refers back ({', '.join(now.words[i] for i in now.pointers)})", uncovered)
-        short = len(now.topic) <= 1 and len([w for w in now.words if w[:1].isalnum()]) <= MAX_SHORT_WORDS
+        short = len(now.topic) <= 1 and self._own_length(now) <= MAX_SHORT_WORDS
         if (len(now.topic) <= MAX_OWN_TOPIC and (now.opener or now.also)) or short:
             text = _strip_opener(question, now.opener) if now.opener else question
             if now.also:  # "Did Westminster see a rise too?"
@@ -444,8 +477,11 @@ class Rewriter:
         """A question of its own ("how many felt supported?") with the previous topic it continues, if any."""
         if not _QUESTION_START.match(text):
             return text
-        own = set(self.facts.lex.tokens(text))
-        phrases = [p for p in self._antecedents(previous, before) if not set(self.facts.lex.tokens(p)) <= own]
+        lex, f = self.facts.lex, self.facts
+        own = set(lex.tokens(text))
+        # a topic, not the report it was asked of ("CQC" of "when CQC assessed it")
+        phrases = [p for p in self._antecedents(previous, before, topic=True)
+                   if not set(lex.tokens(p)) <= own and not set(lex.tokens(p)) <= f.report_tokens]
         return self._most_similar([text] + [_append(text, f"for {p}") for p in phrases])
 
     def _uncovered(self, r: _Reading) -> str:
@@ -583,7 +619,7 @@ class Rewriter:
                 words[i] = ""  # time and place are carried below
                 continue
             if low in {"that", "this", "these", "those"} and i + 1 < len(words) and words[i + 1][:1].isalpha() \
-                    and words[i + 1].lower() not in _WH | _PREPOSITIONS:
+                    and words[i + 1].lower() not in _WH | _PREPOSITIONS | _PARTICLES:
                 words[i] = "the"  # "that figure": a demonstrative before its noun
                 pointed = True
                 continue
@@ -606,7 +642,7 @@ class Rewriter:
             best = self._continue_topic(best, previous, before)
         return self._carry(best, self.read(best), before, previous_council)
 
-    def _antecedents(self, previous: str, before: _Reading, pronoun: str = "") -> list[str]:
+    def _antecedents(self, previous: str, before: _Reading, pronoun: str = "", topic: bool = False) -> list[str]:
         """Noun phrases of the previous question a pronoun may stand for, e.g. "the 2016 peer challenge".
 
         Without a parser: every span of up to four words inside a run of content words (joined by
@@ -617,7 +653,10 @@ class Rewriter:
         lex, f = self.facts.lex, self.facts
         tokens = [lex.tokens(w) for w in words]
         content = [bool(t) and t[0] not in f.framing for t in tokens]
-        context = [bool(t) and t[0] in f.council_tokens or bool(YEAR.fullmatch(w)) for t, w in zip(tokens, words)]
+        # councils and years are carried anyway, and so is the report of a year named when a topic is
+        # continued: "the peer challenge team" is a topic, but not when the 2016 peer challenge is carried
+        edge = f.council_tokens | f.report_tokens if topic and (before.report or before.years) else f.council_tokens
+        context = [bool(t) and set(t) <= edge or bool(YEAR.fullmatch(w)) for t, w in zip(tokens, words)]
         content = [c or x for c, x in zip(content, context)]
         joiners = {"of", "for", "and"}
         phrases: list[str] = []
@@ -715,7 +754,10 @@ def _replace_year(text: str, old_years: list[str], new: str) -> str:
 
 
 def _place_as_council(place: str) -> str:
-    return place if place.endswith("Council") else f"{place} Council"
+    """ "leeds" -> "Leeds Council", "Kirkby" -> "Kirkby Council", "Leeds City Council" as it is."""
+    if place.lower().endswith("council"):
+        return place
+    return f"{name_of(place) if council_at(place.split(), 0) else place} Council"
 
 
 def _short_council(council: str) -> str:
@@ -753,17 +795,27 @@ def _swap_wh(query: str, now: _Reading) -> str:
     return query
 
 
+def _units(words: list[str]) -> list[int]:
+    """Positions of the words that give a figure's unit: the word right after a number that is not a
+    year ("90 days", "65 years")."""
+    return [i for i in range(1, len(words)) if words[i - 1][:1].isdigit() and not YEAR.fullmatch(words[i - 1])
+            and words[i][:1].isalpha() and words[i].lower() not in _PREPOSITIONS | _DETERMINERS | {"and", "or"}]
+
+
 def _figures_of(now: _Reading) -> str:
     """The figures a follow-up with no topic of its own adds, each with the word before it when that
-    is not a question word ("over 65", "under 18"); years are not figures here (they swap the year)."""
+    is not a question word and its unit after it ("over 65", "under 18", "over 90 days"); years are
+    not figures here (they swap the year)."""
     years = set(now.years)
+    units = set(_units(now.words))
     out = []
     for i, w in enumerate(now.words):
         if w[:1].isdigit() and w not in years and not YEAR.fullmatch(w):
             before = now.words[i - 1] if i else ""
             low = before.lower()
             keep = before[:1].isalpha() and low not in _WH and low not in _POINTERS and low not in {"and", "but"}
-            out.append(f"{before} {w}" if keep else w)
+            figure = f"{before} {w}" if keep else w
+            out.append(f"{figure} {now.words[i + 1]}" if i + 1 in units else figure)
     return " ".join(out)
 
 

@@ -154,11 +154,30 @@ def test_a_demonstrative_before_its_noun_carries_the_previous_topic(assistant):
     assert "turnover" in rw.query and "those" not in rw.query and "Westminster" in rw.query
 
 
-@pytest.mark.parametrize("follow_up, figure", [("How many were over 65?", "over 65"), ("And under 18s?", "under 18")])
+@pytest.mark.parametrize("follow_up, figure", [("How many were over 65?", "over 65"), ("And under 18s?", "under 18"),
+                                              ("how many over 90 days?", "over 90 days")])
 def test_a_follow_up_that_only_adds_a_figure_keeps_the_topic_and_the_figure(assistant, follow_up, figure):
     rw = Rewriter(assistant).rewrite(follow_up, "How many people were on the waiting list in Birmingham?")
     assert rw.kind == "ellipsis"
     assert figure in rw.query and "waiting list" in rw.query and "Birmingham" in rw.query
+
+
+def test_that_before_the_end_of_a_phrasal_verb_points_back(assistant):
+    """ "sort that out": "that" is the verb's object, not a relative pronoun after a noun or verb."""
+    rw = Rewriter(assistant).rewrite("When will the council sort that out?",
+                                     "Why were young people waiting for a transition assessment in Birmingham?")
+    assert rw.kind == "anaphora"
+    assert " that " not in rw.query and "Birmingham" in rw.query
+
+
+def test_a_question_whose_own_words_are_few_besides_a_report_continues_the_topic(assistant):
+    """ "What's the plan in the 2025 self-assessment?" has one word of its own: the report it names
+    does not make it a new topic."""
+    rw = Rewriter(assistant).rewrite("What's the plan in the 2025 self-assessment?",
+                                     "How long were people waiting for a Care Act assessment in Birmingham in 2023?")
+    assert rw.kind == "ellipsis"
+    assert "2025 self-assessment" in rw.query and "Birmingham" in rw.query and "2023" not in rw.query
+    assert len(rw.query) > len(rw.question) + len(" in Birmingham")  # a topic of the question before came with it
 
 
 def test_her_before_a_noun_is_possessive_and_asks_for_a_name(assistant):
@@ -237,6 +256,28 @@ def test_a_follow_up_about_a_council_no_report_covers_abstains(assistant, follow
     assert place in a.query and "complaints" in a.query
     assert a.abstained and a.text.startswith(NOT_FOUND) and not a.citations
     assert place in a.note
+
+
+@pytest.mark.parametrize("follow_up, council", [("same for leeds?", "Leeds Council"),
+                                                ("what about north yorkshire?", "North Yorkshire Council"),
+                                                ("coventry do it the same way?", "Coventry Council")])
+def test_a_council_typed_in_lower_case_is_recognised_and_abstains(assistant, follow_up, council):
+    chat = Conversation(assistant)
+    turn(chat, COMPLAINTS)
+    a, rw = turn(chat, follow_up)
+    assert rw.uncovered.lower() == council.lower().removesuffix(" council")
+    assert council in a.query and "Birmingham" not in a.query
+    assert a.abstained and not a.citations
+
+
+@pytest.mark.parametrize("question, place", [
+    ("What did CQC find in leeds?", "leeds"),
+    ("After reading the report, what did CQC say about carers?", ""),  # a word, not Reading
+    ("Can I get help with a bath at home?", ""),
+    ("How did Birmingham compare with Wolverhampton?", "Wolverhampton"),
+])
+def test_english_councils_are_places_only_where_a_council_would_stand(assistant, question, place):
+    assert Rewriter(assistant).read(question).place == place
 
 
 def test_a_follow_up_about_a_year_the_reports_never_mention_abstains(assistant):
