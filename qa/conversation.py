@@ -66,6 +66,9 @@ _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "
        "was", "were", "has", "have", "had", "can", "could", "will", "would", "should"}
 _PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "by", "into", "over", "under",
                  "between", "during", "after", "before", "within"}
+# adverbs of time: "And back in 2016?", "what is it now?" ask about a time, not a topic of their own
+_TIME_WORDS = {"back", "again", "now", "currently", "still", "later", "earlier", "previously", "already", "ago",
+               "yet", "anymore", "nowadays"}
 # the adverbs a phrasal verb ends in ("sort that out"): a clause never starts with one
 _PARTICLES = {"out", "up", "off", "down", "back", "away", "through", "together"}
 # how a question that adds to the one before may close: "Did Westminster see a rise too?"
@@ -253,6 +256,7 @@ class Rewriter:
         report = self._report(words)
         report_tokens = set(f.lex.tokens(report)) if report else set()
         units = {t for i in _units(words) for t in f.lex.tokens(words[i])}  # "over 90 days": part of a figure
+        units |= {t for w in lowered if w in _TIME_WORDS for t in f.lex.tokens(w)}
         topic = [t for t in f.lex.tokens(question)
                  if t not in f.framing and t not in f.council_tokens and t not in place_tokens
                  and not any(ch.isdigit() for ch in t) and t not in year_tokens and t not in report_tokens
@@ -388,6 +392,8 @@ class Rewriter:
             swapped = self._in_place_of_same_noun(text, previous)
             query = self._carry(swapped or self._continue_topic(text, previous, before), now, before,
                                 previous_council)
+            if not swapped and not _QUESTION_START.match(text):
+                query = self._joined_if_closer(query, text, previous, before, now)
             why = (f"opens as a continuation ({now.opener!r})" if now.opener else
                    f"adds to the question before ({now.also.strip(' ?.!')!r})" if now.also else
                    "short, with one topic word at most")
@@ -472,6 +478,27 @@ class Rewriter:
                          or words[i - 1].lower() in {"and", "of", "&"} and i > 2 and words[i - 2][:1].isupper()):
             i -= 1
         return _join(words[:i] + [" ".join(phrase)] + words[j + 1:])
+
+    def _joined_if_closer(self, query: str, text: str, previous: str, before: _Reading, now: _Reading) -> str:
+        """For a bare phrase ("What about carers?"), the question before with the phrase joined to it
+        ("What share of people used direct payments in Birmingham (carers)?") when the corpus answers
+        the two together more closely than either alone (by more than a tie): the phrase continues the
+        topic. Else `query`, the phrase searched with the council and year carried: a phrase that
+        starts a topic of its own ("And the DoLS backlog?" after complaints) matches the corpus less
+        well joined to the old question than that question does alone."""
+        naming = {w for name in (now.council_text, now.place, *now.years) for w in _WORD.findall(name)}
+        phrase = [w for w in _WORD.findall(text) if w not in naming and w[:1].isalnum()]
+        while phrase and phrase[-1].lower() in _PREPOSITIONS | _DETERMINERS:  # "in" of "in 2016"
+            phrase.pop()
+        if not phrase:
+            return query
+        restated = self._swap(previous, before, now)
+        joined = _tidy(_append(restated, f"({_join(phrase)})"))
+        try:
+            plain, again, together = self._dense_best([query, restated, joined])
+        except QueryError:  # together longer than a question may be
+            return query
+        return joined if together - max(plain, again) >= TIE else query
 
     def _continue_topic(self, text: str, previous: str, before: _Reading) -> str:
         """A question of its own ("how many felt supported?") with the previous topic it continues, if any."""

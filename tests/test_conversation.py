@@ -227,6 +227,21 @@ def test_a_bare_phrase_ending_in_the_noun_of_a_name_before_takes_that_names_plac
     assert rw.query == "What about the DoLS backlog in Birmingham?"
 
 
+def test_a_bare_phrase_the_corpus_answers_better_after_the_question_before_is_joined_to_it(assistant):
+    chat = Conversation(assistant)
+    turn(chat, "What share of people used direct payments in Birmingham according to the 2023 CQC report?")
+    a, rw = turn(chat, "What about carers?")
+    assert rw.kind == "ellipsis"
+    assert "direct payments" in a.query and a.query.endswith("(carers)?")
+    assert "carers receiving direct payments" in a.text
+
+
+def test_an_adverb_of_time_is_not_a_topic(assistant):
+    rw = Rewriter(assistant).rewrite("And back in 2016?", "How big was Birmingham's DoLS backlog in 2023?")
+    assert rw.kind == "year_swap"
+    assert rw.query == "How big was Birmingham's DoLS backlog in 2016?"
+
+
 def test_a_very_short_question_leans_on_the_one_before(assistant):
     chat = Conversation(assistant)
     turn(chat, COMPLAINTS)
