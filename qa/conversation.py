@@ -211,8 +211,10 @@ def _facts(assistant) -> _CorpusFacts:
 
 def unknown_place(assistant, question: str) -> str:
     """A place `question` names where a council would be and no report covers ("What did CQC say
-    about Leeds?" -> "Leeds"), as the rewriter reads it (`Rewriter._place`); "" if none."""
-    return Rewriter(assistant).read(question).place
+    about Leeds?" -> "Leeds"), as the rewriter reads it (`Rewriter._place`), an English council by its
+    name however it was typed ("leeds" -> "Leeds"); "" if none."""
+    place = Rewriter(assistant).read(question).place
+    return name_of(place) if place and council_at(place.split(), 0) == len(place.split()) else place
 
 
 def _distinctive(council: str) -> set[str]:

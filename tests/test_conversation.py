@@ -295,6 +295,12 @@ def test_english_councils_are_places_only_where_a_council_would_stand(assistant,
     assert Rewriter(assistant).read(question).place == place
 
 
+def test_a_question_about_a_council_typed_in_lower_case_abstains_naming_it_properly(assistant):
+    a = assistant.ask("what did CQC find about carers in leeds?")
+    assert a.abstained and not a.citations
+    assert "none is about Leeds" in a.note
+
+
 def test_a_follow_up_about_a_year_the_reports_never_mention_abstains(assistant):
     chat = Conversation(assistant)
     turn(chat, COMPLAINTS)
