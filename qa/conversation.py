@@ -62,6 +62,8 @@ _POINTERS = {"it", "its", "they", "them", "their", "theirs", "this", "that", "th
 _PERSONAL = {"it", "them", "they", "he", "she", "him", "her", "we", "us", "you"}  # no noun phrase ends before one
 _POSSESSIVE = {"its", "their", "theirs", "his", "her", "hers"}
 _DETERMINERS = {"the", "a", "an"}
+_AUXILIARIES = {"did", "does", "do", "is", "are", "was", "were", "has", "have", "had", "will", "would", "can",
+                "could", "should"}
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "is", "are",
        "was", "were", "has", "have", "had", "can", "could", "will", "would", "should"}
 _PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "by", "into", "over", "under",
@@ -809,18 +811,25 @@ def _drop_time_pointers(text: str, now: _Reading) -> str:
 
 def _swap_wh(query: str, now: _Reading) -> str:
     """The previous question asked with the follow-up's own question word: "Why did they do that?"
-    after "When did X appoint Y?" is "Why did X appoint Y?". Comparisons ("how did that compare")
-    keep the previous question as it was."""
+    after "When did X appoint Y?" is "Why did X appoint Y?". Where that would not be English (the
+    question word before was the verb's object or subject: "What did CQC say about X?", "Who led
+    X?", or there was none: "How many were waiting?"), the new one is added: "What did CQC say about
+    X, and why?". Comparisons ("how did that compare") keep the previous question as it was."""
     asked = [w.lower() for w in now.words if w[:1].isalpha()]
     wh = asked[0] if asked else ""
     if wh not in {"what", "which", "who", "when", "where", "why", "how"} or now.opener:
         return query
     if any(t in _FRAME.split() for t in asked) or (len(asked) > 1 and asked[1] in {"many", "much", "long", "often"}):
         return query
-    first = query.split(" ", 1)
-    if len(first) == 2 and first[0].lower() in {"what", "which", "who", "when", "where", "why"} and \
-            first[0].lower() != wh:
-        return f"{wh.capitalize()} {first[1]}"
+    words = query.split(" ", 2)
+    first = words[0].lower()
+    if first == wh:
+        return query
+    adverbial = {"when", "where", "why", "how"}
+    if len(words) == 3 and wh in adverbial and first in adverbial and words[1].lower() in _AUXILIARIES:
+        return f"{wh.capitalize()} {words[1]} {words[2]}"
+    if wh in adverbial:  # "..., and why?"
+        return f"{query.rstrip().rstrip('?.! ')}, and {wh}?"
     return query
 
 

@@ -197,6 +197,18 @@ def test_a_why_question_about_the_previous_one_keeps_its_topic_with_its_own_ques
     assert a.query.lower().startswith("why") and "peer challenge" in a.query.lower()
 
 
+@pytest.mark.parametrize("previous, expected", [
+    ("When did Westminster appoint a Principal Occupational Therapist?",
+     "Why did Westminster appoint a Principal Occupational Therapist?"),
+    ("What did CQC say about the DoLS backlog in Birmingham?",
+     "What did CQC say about the DoLS backlog in Birmingham, and why?"),
+    ("Who led the 2016 peer challenge of Birmingham?", "Who led the 2016 peer challenge of Birmingham, and why?"),
+])
+def test_a_bare_why_takes_the_place_of_the_question_word_only_where_that_stays_english(assistant, previous, expected):
+    rw = Rewriter(assistant).rewrite("why?", previous)
+    assert rw.query == expected
+
+
 def test_ellipsis_carries_the_council_and_drops_then(assistant):
     chat = Conversation(assistant)
     turn(chat, GOVERNANCE_WESTMINSTER)
