@@ -259,13 +259,15 @@ class Rewriter:
         place_tokens = set(self.facts.lex.tokens(place)) if place else set()
         report = self._report(words)
         report_tokens = set(f.lex.tokens(report)) if report else set()
-        units = {t for i in _units(words) for t in f.lex.tokens(words[i])}  # "over 90 days": part of a figure
+        pointers = [i for i, w in enumerate(lowered) if (w in _POINTERS and self._points_back(lowered, i))
+                    or (w == "one" and _one_points_back(lowered, i))]
+        # not topics: a figure's unit ("over 90 days"), an adverb of time, a word pointing back ("one")
+        units = {t for i in _units(words) + pointers for t in f.lex.tokens(words[i])}
         units |= {t for w in lowered if w in _TIME_WORDS for t in f.lex.tokens(w)}
         topic = [t for t in f.lex.tokens(question)
                  if t not in f.framing and t not in f.council_tokens and t not in place_tokens
                  and not any(ch.isdigit() for ch in t) and t not in year_tokens and t not in report_tokens
                  and t not in units]
-        pointers = [i for i, w in enumerate(lowered) if w in _POINTERS and self._points_back(lowered, i)]
         also = _ALSO.search(question)
         return _Reading(words, councils, council_text, place, years, topic, opener, pointers, report,
                         also.group(0) if also else "")
@@ -709,7 +711,7 @@ class Rewriter:
                 if phrase not in phrases:
                     phrases.append(phrase)
         plural = pronoun in {"they", "them", "their", "theirs", "these", "those"}
-        singular = pronoun in {"it", "its", "this", "that"}
+        singular = pronoun in {"it", "its", "this", "that", "one"}
         if plural or singular:
             agree = [p for p in phrases if _plural(p.split()[-1]) == plural]
             phrases = agree or phrases
@@ -831,6 +833,14 @@ def _swap_wh(query: str, now: _Reading) -> str:
     if wh in adverbial:  # "..., and why?"
         return f"{query.rstrip().rstrip('?.! ')}, and {wh}?"
     return query
+
+
+def _one_points_back(lowered: list[str], i: int) -> bool:
+    """Whether "one" at `i` stands for a noun said before ("waiting for one at the moment"): after a
+    preposition, and before the end or another preposition but "of" ("one of the teams" is a number)."""
+    after = lowered[i + 1] if i + 1 < len(lowered) else ""
+    return (i > 0 and lowered[i - 1] in _PREPOSITIONS
+            and (not after[:1].isalnum() or (after in _PREPOSITIONS and after != "of")))
 
 
 def _units(words: list[str]) -> list[int]:

@@ -170,6 +170,15 @@ def test_that_before_the_end_of_a_phrasal_verb_points_back(assistant):
     assert " that " not in rw.query and "Birmingham" in rw.query
 
 
+def test_one_after_a_preposition_stands_for_a_noun_said_before(assistant):
+    rw = Rewriter(assistant).rewrite("how long are people waiting for one at the moment?",
+                                     "How many OT assessments did Birmingham do in 2024?")
+    assert rw.kind == "anaphora"
+    assert "OT" in rw.query and " one " not in rw.query and "Birmingham" in rw.query
+    # a number, not a pointer
+    assert not Rewriter(assistant).read("Is one of the teams short of staff?").pointers
+
+
 def test_a_question_whose_own_words_are_few_besides_a_report_continues_the_topic(assistant):
     """ "What's the plan in the 2025 self-assessment?" has one word of its own: the report it names
     does not make it a new topic."""
