@@ -36,6 +36,19 @@ MAX_K = 100
 #: Lone UTF-16 surrogates (e.g. "\ud800" from JSON): not text, and the tokenizer cannot encode them.
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+# English contractions typed without their apostrophe ("whats", "dont", "theyre"), a closed class:
+# without it "whats" is read as a word the reports never use, the rarest kind of key word there is.
+# Words that are also words of their own ("its", "lets", "were", "well", "hell") are not in it.
+_CONTRACTIONS = re.compile(r"\b(?:(what|who|where|when|how|that|there|here|she)(s)|"
+                           r"(do|does|did|is|was|are|were|ca|wo|could|should|would|has|have|had|ai|need)(nt)|"
+                           r"(they|you)(re|ve|ll)|(i)(m|ve))\b", re.IGNORECASE)
+
+
+def _with_apostrophe(m: re.Match) -> str:
+    head, tail = next((m.group(i), m.group(i + 1)) for i in range(1, 9, 2) if m.group(i))
+    if tail.lower() == "nt":  # "dont" -> "don't", "cant" -> "can't"
+        return f"{head}n'{tail[-1]}"
+    return f"{head}'{tail}"
 
 
 @dataclass(frozen=True)
@@ -121,7 +134,8 @@ class Filters:
 
 
 def clean_query(query: object, max_chars: int) -> str:
-    """The query with control and invisible characters removed; raises QueryError if unusable."""
+    """The query with control and invisible characters removed, and the apostrophe put back in a
+    contraction typed without it ("whats" -> "what's"); raises QueryError if unusable."""
     if not isinstance(query, str):
         raise QueryError(f"The question must be text. Currently, it is {type(query).__name__}")
     if len(query) > max_chars:
@@ -132,7 +146,7 @@ def clean_query(query: object, max_chars: int) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         raise QueryError("The question is empty. Type a question about the reports.")
-    return text
+    return _CONTRACTIONS.sub(_with_apostrophe, text)
 
 
 class Retriever:

@@ -80,6 +80,28 @@ def test_queries_are_cleaned_of_control_and_invisible_characters():
     assert clean_query("safe\u0000guarding\u200b  in\tBirmingham?\x07", 2000) == "safe guarding in Birmingham?"
 
 
+@pytest.mark.parametrize("typed, read", [
+    ("whats the DoLS backlog?", "what's the DoLS backlog?"),
+    ("Whos the director", "Who's the director"),
+    ("why dont they", "why don't they"),
+    ("cant they", "can't they"),
+    ("theyre off", "they're off"),
+    # words of their own stay as typed
+    ("its budget", "its budget"),
+    ("were they", "were they"),
+    ("lets see", "lets see"),
+])
+def test_a_contraction_typed_without_its_apostrophe_gets_it_back(typed, read):
+    assert clean_query(typed, 2000) == read
+
+
+def test_a_question_typed_without_apostrophes_is_answered_as_with_them(assistant):
+    """Without the apostrophe, "whats" would be a key word the reports never use (the rarest kind)."""
+    typed = assistant.ask("whats the indicative rating for birmingham?")
+    written = assistant.ask("what's the indicative rating for birmingham?")
+    assert (typed.text, typed.confidence) == (written.text, written.confidence)
+
+
 def test_similarities_are_every_vector_s_inner_product_in_index_order_for_any_faiss_index():
     import faiss
 
