@@ -95,6 +95,13 @@ MAX_SHORT_WORDS = 5
 #: new topics -0.08-0.07 (this module's own examples; eval/conversations.jsonl's dev new topics all
 #: name a council).
 GAIN = 0.15
+#: A question naming another report or year, with few words of its own, is read as the question before
+#: asked of that report when this raises its best dense similarity by this much. Measured: +0.10 to +0.13
+#: for follow-ups of eval/conversations.jsonl ("whats the target date in the 2025 self-assessment?"), at
+#: most +0.07 for five new questions naming another year written to check it ("What does the 2025
+#: self-assessment say about the gender pay gap?" after direct payments in 2023); 252 turns 192 -> 193
+#: from 0.0 to 0.1 alike, 192 at 0.15.
+YEAR_GAIN = 0.1
 #: Asked of a language model (when one is configured) for a follow-up the rules found.
 MODEL_PROMPT = ("You rewrite a follow-up question from a conversation about public reports on English councils' "
                 "adult social care into one standalone question that can be understood without the conversation. "
@@ -404,6 +411,16 @@ class Rewriter:
                    f"adds to the question before ({now.also.strip(' ?.!')!r})" if now.also else
                    "short, with one topic word at most")
             return Rewrite(question, query, "ellipsis", why, uncovered)
+        if swaps_year and not swaps_council and len(now.topic) <= MAX_OWN_TOPIC:
+            own = " ".join(w for w in now.words if set(self.facts.lex.tokens(w)) & set(now.topic))
+            joined = _tidy(_append(self._swap(previous, before, now), f"({own})"))
+            try:
+                alone, together = self._dense_best([question, joined])
+            except QueryError:
+                alone, together = 1.0, 0.0
+            if together - alone >= YEAR_GAIN:  # "whats the target date in the 2025 self-assessment?"
+                return Rewrite(question, joined, "year_swap", "another report or year, with few words of its own, "
+                               "answered more closely after the question before", uncovered)
         if not (now.councils or now.place or now.years):
             try:
                 alone, joined = self._dense_best([question, f"{previous} {question}"])

@@ -170,6 +170,17 @@ def test_that_before_the_end_of_a_phrasal_verb_points_back(assistant):
     assert " that " not in rw.query and "Birmingham" in rw.query
 
 
+def test_a_question_naming_another_report_with_few_words_of_its_own_is_the_question_before_asked_of_it(assistant):
+    previous = "How many young people were stuck waiting for a transitions assessment in Birmingham in 2023?"
+    rw = Rewriter(assistant).rewrite("what's the target date in the 2025 self-assessment?", previous)
+    assert rw.kind == "year_swap"
+    assert "transitions assessment" in rw.query and "2025 self-assessment" in rw.query and "2023" not in rw.query
+    # a new question naming another report stays as it is
+    new = "What does the 2025 self-assessment say about the gender pay gap?"
+    rw = Rewriter(assistant).rewrite(new, "How many people used direct payments in Birmingham in 2023?")
+    assert rw.kind == "none" and rw.query == new
+
+
 def test_one_after_a_preposition_stands_for_a_noun_said_before(assistant):
     rw = Rewriter(assistant).rewrite("how long are people waiting for one at the moment?",
                                      "How many OT assessments did Birmingham do in 2024?")
