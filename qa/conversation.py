@@ -669,7 +669,8 @@ class Rewriter:
                 words[i] = ""  # time and place are carried below
                 continue
             if low in {"that", "this", "these", "those"} and i + 1 < len(words) and words[i + 1][:1].isalpha() \
-                    and words[i + 1].lower() not in _WH | _PREPOSITIONS | _PARTICLES:
+                    and words[i + 1].lower() not in _WH | _PREPOSITIONS | _PARTICLES \
+                    and not (i > 0 and words[i - 1].lower() in _AUXILIARIES and _participle(words[i + 1])):
                 words[i] = "the"  # "that figure": a demonstrative before its noun
                 pointed = True
                 continue
@@ -850,6 +851,13 @@ def _swap_wh(query: str, now: _Reading) -> str:
     if wh in adverbial:  # "..., and why?"
         return f"{query.rstrip().rstrip('?.! ')}, and {wh}?"
     return query
+
+
+def _participle(word: str) -> bool:
+    """A past participle by its form ("improved", "taken", "done"): after "has that" it is the verb,
+    and "that" its subject ("has that improved since?"), not a demonstrative before a noun."""
+    w = word.lower()
+    return w.endswith(("ed", "en")) or w in {"done", "gone", "got", "made", "met", "paid", "kept", "put", "set"}
 
 
 def _one_points_back(lowered: list[str], i: int) -> bool:

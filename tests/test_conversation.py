@@ -181,6 +181,13 @@ def test_a_question_naming_another_report_with_few_words_of_its_own_is_the_quest
     assert rw.kind == "none" and rw.query == new
 
 
+def test_that_before_a_participle_is_the_subject_not_a_demonstrative(assistant):
+    rw = Rewriter(assistant).rewrite("has that improved since?",
+                                     "How long were safeguarding enquiries taking in Birmingham in 2023?")
+    assert rw.kind == "anaphora"
+    assert "the improved" not in rw.query.lower() and "improved" in rw.query and "safeguarding" in rw.query
+
+
 def test_one_after_a_preposition_stands_for_a_noun_said_before(assistant):
     rw = Rewriter(assistant).rewrite("how long are people waiting for one at the moment?",
                                      "How many OT assessments did Birmingham do in 2024?")
