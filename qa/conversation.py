@@ -18,13 +18,18 @@ it says, measured against the corpus rather than against lists of topic words:
 
 A question with no topic of its own ("And Westminster?", "how did that compare in 2016?") restates
 the previous standalone question with the council or year swapped, and with any figure it adds
-("how many were over 65?"). One with a short topic and a
+("how many were over 65?", "how many over 90 days?"). One with a short topic and a
 pronoun ("who led it?") has the pronoun replaced by the phrase of the previous question it most
 likely refers to, chosen by the dense similarity of each candidate rewrite to the corpus. One
 with a short topic and a continuation opener ("what about waiting times then?") keeps its topic
-and carries the previous council and year. Anything else is a new topic and is left alone.
+and carries the previous council and year; a bare phrase ("What about carers?") is joined to the
+previous question when the corpus answers the two together more closely than either alone. One
+naming another report or year with few words of its own ("whats the target date in the 2025
+self-assessment?") is the previous question asked of that report when the corpus answers it far
+better so. Anything else is a new topic and is left alone.
 
-A follow-up about a place the reports do not cover is rewritten to name it as a council
+A follow-up about a place the reports do not cover ("And Leeds?", or one of England's councils
+however it is typed: "same for leeds?", `qa.places`) is rewritten to name it as a council
 ("Leeds Council"), which the Assistant abstains on; one about a year no report is from and the
 reports never mention abstains here, with the nearest sections.
 """
@@ -412,13 +417,8 @@ class Rewriter:
                    "short, with one topic word at most")
             return Rewrite(question, query, "ellipsis", why, uncovered)
         if swaps_year and not swaps_council and len(now.topic) <= MAX_OWN_TOPIC:
-            own = " ".join(w for w in now.words if set(self.facts.lex.tokens(w)) & set(now.topic))
-            joined = _tidy(_append(self._swap(previous, before, now), f"({own})"))
-            try:
-                alone, together = self._dense_best([question, joined])
-            except QueryError:
-                alone, together = 1.0, 0.0
-            if together - alone >= YEAR_GAIN:  # "whats the target date in the 2025 self-assessment?"
+            joined = self._asked_of_another_report(question, previous, before, now)
+            if joined:
                 return Rewrite(question, joined, "year_swap", "another report or year, with few words of its own, "
                                "answered more closely after the question before", uncovered)
         if not (now.councils or now.place or now.years):
@@ -516,12 +516,24 @@ class Rewriter:
         if not phrase:
             return query
         restated = self._swap(previous, before, now)
-        joined = _tidy(_append(restated, f"({_join(phrase)})"))
+        joined = _joined(restated, _join(phrase))
         try:
             plain, again, together = self._dense_best([query, restated, joined])
         except QueryError:  # together longer than a question may be
             return query
         return joined if together - max(plain, again) >= TIE else query
+
+    def _asked_of_another_report(self, question: str, previous: str, before: _Reading, now: _Reading) -> str | None:
+        """For a question naming another report or year with few words of its own ("whats the target
+        date in the 2025 self-assessment?"), the question before asked of that report with those words
+        joined, when that raises the best dense similarity to the corpus by `YEAR_GAIN`; else None."""
+        own = " ".join(w for w in now.words if set(self.facts.lex.tokens(w)) & set(now.topic))
+        joined = _joined(self._swap(previous, before, now), own)
+        try:
+            alone, together = self._dense_best([question, joined])
+        except QueryError:  # together longer than a question may be
+            return None
+        return joined if together - alone >= YEAR_GAIN else None
 
     def _continue_topic(self, text: str, previous: str, before: _Reading) -> str:
         """A question of its own ("how many felt supported?") with the previous topic it continues, if any."""
@@ -784,6 +796,12 @@ def _append(query: str, phrase: str) -> str:
     """`phrase` added before the question mark: "How many X?" + "in 2016" -> "How many X in 2016?"."""
     body = query.rstrip().rstrip("?.! ")
     return f"{body} {phrase}?"
+
+
+def _joined(question: str, words: str) -> str:
+    """`words` joined to `question`: "What share of people used direct payments?" + "carers" ->
+    "What share of people used direct payments (carers)?"."""
+    return _tidy(_append(question, f"({words})"))
 
 
 def _replace_word(text: str, old: str, new: str) -> str:
