@@ -76,6 +76,10 @@ _PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "
 # adverbs of time: "And back in 2016?", "what is it now?" ask about a time, not a topic of their own
 _TIME_WORDS = {"back", "again", "now", "currently", "still", "later", "earlier", "previously", "already", "ago",
                "yet", "anymore", "nowadays"}
+# a follow-up asking about the present ("has that got any better since?", "how many staff these days?")
+# asks the latest report, not the year of the question before
+_NOW = re.compile(r"\b(?:now|currently|these days|nowadays|at the moment|at present|today|any ?more|since(?: then)?"
+                  r"(?=\W*$))\b", re.IGNORECASE)
 # the adverbs a phrasal verb ends in ("sort that out"): a clause never starts with one
 _PARTICLES = {"out", "up", "off", "down", "back", "away", "through", "together"}
 # how a question that adds to the one before may close: "Did Westminster see a rise too?"
@@ -388,6 +392,11 @@ class Rewriter:
         if not previous:
             return Rewrite(question, question, "none", "first question", uncovered)
         before = self.read(previous)
+        dated = self._dated_now(question, now, before)
+        if dated:  # "has that got any better since?" after a 2023 question: asked of the latest report
+            inner = self.rewrite(dated, previous, previous_council)
+            return replace(inner, question=question, reason=f"{inner.reason}; asks about the present, the latest "
+                           "report's year")
         swaps_council = bool(now.place or (now.councils and set(now.councils) != set(before.councils)))
         swaps_year = bool(now.years and set(now.years) != set(before.years))
         if not now.topic:  # "And Westminster?", "how did that compare in 2016?", "why?"
@@ -402,6 +411,16 @@ class Rewriter:
             query = self._resolve(question, now, previous, before, previous_council)
             return Rewrite(question, query, "anaphora",
                            f"refers back ({', '.join(now.words[i] for i in now.pointers)})", uncovered)
+        there = [now.words[i] for i in now.pointers if now.words[i].lower() in {"there", "then"}]
+        if there and not (now.councils or now.place) and not now.opener:
+            # "who stands in for the adult social care director there?": a topic of its own, the council before
+            query = self._carry(_drop_place_pointers(question), now, before, previous_council)
+            return Rewrite(question, query, "anaphora", f"refers back ({', '.join(there)})", uncovered)
+        if swaps_year and not swaps_council and len(now.topic) <= MAX_OWN_TOPIC:
+            joined = self._asked_of_another_report(question, previous, before, now)
+            if joined:  # "whats the target date in the 2025 self-assessment?"
+                return Rewrite(question, joined, "year_swap", "another report or year, with few words of its own, "
+                               "answered more closely after the question before", uncovered)
         short = len(now.topic) <= 1 and self._own_length(now) <= MAX_SHORT_WORDS
         if (len(now.topic) <= MAX_OWN_TOPIC and (now.opener or now.also)) or short:
             text = _strip_opener(question, now.opener) if now.opener else question
@@ -416,11 +435,6 @@ class Rewriter:
                    f"adds to the question before ({now.also.strip(' ?.!')!r})" if now.also else
                    "short, with one topic word at most")
             return Rewrite(question, query, "ellipsis", why, uncovered)
-        if swaps_year and not swaps_council and len(now.topic) <= MAX_OWN_TOPIC:
-            joined = self._asked_of_another_report(question, previous, before, now)
-            if joined:
-                return Rewrite(question, joined, "year_swap", "another report or year, with few words of its own, "
-                               "answered more closely after the question before", uncovered)
         if not (now.councils or now.place or now.years):
             try:
                 alone, joined = self._dense_best([question, f"{previous} {question}"])
@@ -432,6 +446,22 @@ class Rewriter:
                 return Rewrite(question, query, "ellipsis", f"dense similarity {alone:.2f} alone, {joined:.2f} "
                                "after the previous question", uncovered)
         return Rewrite(question, question, "none", "a topic of its own", uncovered)
+
+    def _dated_now(self, question: str, now: _Reading, before: _Reading) -> str:
+        """`question` with its words for the present ("now", "these days", "since") put as the year of
+        the latest report about the council, when that is not the year the question before named;
+        "" when it names a year itself, the question before named none, or nothing changes."""
+        m = _NOW.search(question)
+        if not m or now.years or not before.years or now.place:
+            return ""
+        councils = now.councils or before.councils
+        catalogue = self.assistant.retriever.catalogue
+        years = [y for c in councils for y in catalogue.council_years.get(c, ())] or list(catalogue.years)
+        latest = str(max(years)) if years else ""
+        if not latest or any(y.startswith(latest) for y in before.years):
+            return ""
+        word = "by" if m.group(0).lower().startswith("since") else "in"
+        return f"{question[:m.start()]}{word} {latest}{question[m.end():]}"
 
     def model_rewrite(self, rule: Rewrite, previous: str) -> Rewrite:
         """The language model's standalone question for a follow-up, if it passes the checks; else `rule`.
@@ -840,6 +870,12 @@ def _strip_opener(question: str, opener: str) -> str:
     rest = question[len(question) - len(question.lstrip()) + len(opener):] if question.lstrip().lower().startswith(
         opener.lower()) else question
     return rest.strip(" ,") or question
+
+
+def _drop_place_pointers(text: str) -> str:
+    """ "who stands in for the director there?" -> "who stands in for the director?" ("there" and
+    "then" anywhere but at the start: the council and year are carried in their place)."""
+    return re.sub(r"(?<=\w)\s+\b(?:there|then)\b", "", text, flags=re.IGNORECASE)
 
 
 def _drop_time_pointers(text: str, now: _Reading) -> str:

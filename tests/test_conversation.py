@@ -188,6 +188,29 @@ def test_that_before_a_participle_is_the_subject_not_a_demonstrative(assistant):
     assert "the improved" not in rw.query.lower() and "improved" in rw.query and "safeguarding" in rw.query
 
 
+@pytest.mark.parametrize("previous, follow_up, expected", [
+    ("How long did a safeguarding enquiry take in Birmingham in 2023?", "and now?",
+     "How long did a safeguarding enquiry take in Birmingham in 2025?"),
+    ("How many people used direct payments in Birmingham in 2016?", "what about these days?",
+     "How many people used direct payments in Birmingham in 2025?"),
+])
+def test_a_follow_up_about_the_present_asks_the_latest_report(assistant, previous, follow_up, expected):
+    rw = Rewriter(assistant).rewrite(follow_up, previous)
+    assert rw.query == expected and rw.kind == "year_swap"
+
+
+def test_a_follow_up_about_the_present_after_the_latest_report_changes_nothing(assistant):
+    previous = "How long did a safeguarding enquiry take in Birmingham in 2025?"
+    assert Rewriter(assistant).rewrite("and now?", previous).query == previous
+
+
+def test_there_carries_the_council_before_whatever_the_question_s_own_topic(assistant):
+    rw = Rewriter(assistant).rewrite("who stands in for the adult social care director there?",
+                                     "What other jobs does Westminster's Director of Adult Social Care hold?")
+    assert rw.kind == "anaphora"
+    assert rw.query == "Who stands in for the adult social care director in Westminster?"
+
+
 def test_one_after_a_preposition_stands_for_a_noun_said_before(assistant):
     rw = Rewriter(assistant).rewrite("how long are people waiting for one at the moment?",
                                      "How many OT assessments did Birmingham do in 2024?")
