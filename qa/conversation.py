@@ -80,6 +80,10 @@ _TIME_WORDS = {"back", "again", "now", "currently", "still", "later", "earlier",
 # asks the latest report, not the year of the question before
 _NOW = re.compile(r"\b(?:now|currently|these days|nowadays|at the moment|at present|today|any ?more|since(?: then)?"
                   r"(?=\W*$))\b", re.IGNORECASE)
+# a year given by the one before: "and the year after?", "the previous year", "a year later"
+_RELATIVE_YEAR = re.compile(r"\b(?:(?:in\s+)?the\s+(?:year\s+(?P<a>after|before)|"
+                            r"(?P<b>following|next|previous|prior)\s+year)|"
+                            r"(?:a|one)\s+year\s+(?P<c>later|earlier|on|before))\b", re.IGNORECASE)
 # the adverbs a phrasal verb ends in ("sort that out"): a clause never starts with one
 _PARTICLES = {"out", "up", "off", "down", "back", "away", "through", "together"}
 # how a question that adds to the one before may close: "Did Westminster see a rise too?"
@@ -392,11 +396,10 @@ class Rewriter:
         if not previous:
             return Rewrite(question, question, "none", "first question", uncovered)
         before = self.read(previous)
-        dated = self._dated_now(question, now, before)
+        dated, said = self._dated_now(question, now, before)
         if dated:  # "has that got any better since?" after a 2023 question: asked of the latest report
             inner = self.rewrite(dated, previous, previous_council)
-            return replace(inner, question=question, reason=f"{inner.reason}; asks about the present, the latest "
-                           "report's year")
+            return replace(inner, question=question, reason=f"{inner.reason}; {said!r} read as a year")
         swaps_council = bool(now.place or (now.councils and set(now.councils) != set(before.councils)))
         swaps_year = bool(now.years and set(now.years) != set(before.years))
         if not now.topic:  # "And Westminster?", "how did that compare in 2016?", "why?"
@@ -447,21 +450,32 @@ class Rewriter:
                                "after the previous question", uncovered)
         return Rewrite(question, question, "none", "a topic of its own", uncovered)
 
-    def _dated_now(self, question: str, now: _Reading, before: _Reading) -> str:
+    def _dated_now(self, question: str, now: _Reading, before: _Reading) -> tuple[str, str]:
         """`question` with its words for the present ("now", "these days", "since") put as the year of
-        the latest report about the council, when that is not the year the question before named;
-        "" when it names a year itself, the question before named none, or nothing changes."""
+        the latest report about the council, when that is not the year the question before named, or
+        with a year given by the one before ("the year after" 2021/22) put as that year ("in 2022/23");
+        "" when it names a year itself, the question before named none, or nothing changes; and the
+        words read as the year."""
+        if now.years or not before.years or now.place:
+            return "", ""
+        relative = _RELATIVE_YEAR.search(question)
+        if relative:
+            step = -1 if (relative.group("a") or relative.group("b") or relative.group("c")).lower() in {
+                "before", "previous", "prior", "earlier"} else 1
+            year = _shift_year(before.years[0], step)
+            text = f"{question[:relative.start()]}in {year}{question[relative.end():]}" if year else ""
+            return text, relative.group(0)
         m = _NOW.search(question)
-        if not m or now.years or not before.years or now.place:
-            return ""
+        if not m:
+            return "", ""
         councils = now.councils or before.councils
         catalogue = self.assistant.retriever.catalogue
         years = [y for c in councils for y in catalogue.council_years.get(c, ())] or list(catalogue.years)
         latest = str(max(years)) if years else ""
         if not latest or any(y.startswith(latest) for y in before.years):
-            return ""
+            return "", ""
         word = "by" if m.group(0).lower().startswith("since") else "in"
-        return f"{question[:m.start()]}{word} {latest}{question[m.end():]}"
+        return f"{question[:m.start()]}{word} {latest}{question[m.end():]}", m.group(0)
 
     def model_rewrite(self, rule: Rewrite, previous: str) -> Rewrite:
         """The language model's standalone question for a follow-up, if it passes the checks; else `rule`.
@@ -905,6 +919,18 @@ def _swap_wh(query: str, now: _Reading) -> str:
     if wh in adverbial:  # "..., and why?"
         return f"{query.rstrip().rstrip('?.! ')}, and {wh}?"
     return query
+
+
+def _shift_year(year: str, step: int) -> str:
+    """ "2021/22" + 1 -> "2022/23", "2023" - 1 -> "2022", "2024-25" + 1 -> "2025-26"; "" if not a year."""
+    m = re.fullmatch(r"((?:19|20)\d\d)(?:([/\-–])(\d{2}|\d{4}))?", year)
+    if not m:
+        return ""
+    first = int(m.group(1)) + step
+    if not m.group(2):
+        return str(first)
+    second = first + 1
+    return f"{first}{m.group(2)}{second % 100:02d}" if len(m.group(3)) == 2 else f"{first}{m.group(2)}{second}"
 
 
 def _participle(word: str) -> bool:

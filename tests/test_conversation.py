@@ -199,6 +199,16 @@ def test_a_follow_up_about_the_present_asks_the_latest_report(assistant, previou
     assert rw.query == expected and rw.kind == "year_swap"
 
 
+@pytest.mark.parametrize("follow_up, year", [("and the year after?", "2022/23"),
+                                             ("what about the previous year", "2020/21"),
+                                             ("and a year later?", "2022/23")])
+def test_a_year_given_by_the_one_before_is_put_as_that_year(assistant, follow_up, year):
+    previous = "How much did Birmingham actually spend on adult social care in 2021/22?"
+    rw = Rewriter(assistant).rewrite(follow_up, previous)
+    assert rw.kind == "year_swap"
+    assert rw.query == f"How much did Birmingham actually spend on adult social care in {year}?"
+
+
 def test_a_follow_up_about_the_present_after_the_latest_report_changes_nothing(assistant):
     previous = "How long did a safeguarding enquiry take in Birmingham in 2025?"
     assert Rewriter(assistant).rewrite("and now?", previous).query == previous
