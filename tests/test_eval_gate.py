@@ -33,13 +33,13 @@ FALSE_ABSTENTION_MAX = 0.06
 FACT_HIT_AT_5_MIN = 0.98  # measured 0.991 (113/114, with the 11 quality-statement scores); stock 0.982
 FACT_ANSWER_ACCURACY_MIN = 0.95  # measured 0.965 (110/114); 0.947 before
 # eval/conversations.jsonl through `qa.Conversation` (`python -m eval --conversations ...`), measured
-# 2026-11-29 (session 14): all 292 turns 0.747 (218), the 165 follow-ups 0.673 (111; raw 0.467). The
-# last 42 conversations (c65-c106) were written blind in three batches and scored before anything
-# changed for them (follow-ups right 11 of 24, 11 of 23 and 10 of 24; 14, 12 and 13 after this
-# session's changes), then moved to the dev split. Before them (session 13): 172 turns 0.797,
-# follow-ups 0.734.
+# 2026-11-29 (session 14): all 332 turns 0.750 (249), the 189 follow-ups 0.677 (128; raw 0.471). Four
+# batches were written blind this session and scored before anything changed for them: c65-c106's
+# follow-ups right 11 of 24, 11 of 23 and 10 of 24 (14, 12 and 13 after the mends they showed; they
+# are in the dev split now), c107-c120's 15 of 24 (held out, nothing changed for them). Before them
+# (session 13): 172 turns 0.797, follow-ups 0.734.
 CONVERSATION_TURNS_MIN = 0.73
-FOLLOW_UPS_MIN = 0.65
+FOLLOW_UPS_MIN = 0.66
 
 pytestmark = pytest.mark.slow
 
