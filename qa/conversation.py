@@ -69,8 +69,7 @@ _POSSESSIVE = {"its", "their", "theirs", "his", "her", "hers"}
 _DETERMINERS = {"the", "a", "an"}
 _AUXILIARIES = {"did", "does", "do", "is", "are", "was", "were", "has", "have", "had", "will", "would", "can",
                 "could", "should"}
-_WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "is", "are",
-       "was", "were", "has", "have", "had", "can", "could", "will", "would", "should"}
+_WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"} | _AUXILIARIES
 _PREPOSITIONS = {"of", "for", "about", "on", "in", "at", "to", "from", "with", "by", "into", "over", "under",
                  "between", "during", "after", "before", "within"}
 # adverbs of time: "And back in 2016?", "what is it now?" ask about a time, not a topic of their own
@@ -168,6 +167,11 @@ class _Reading:
     report: str = ""  # a report named by its year, e.g. "the 2023 CQC assessment", as written
     also: str = ""  # a closing "too", "as well", "either": the question adds to the one before
 
+    def naming_words(self, report: bool = True) -> set[str]:
+        """The words naming its council, place and years (and report, unless `report` is False)."""
+        return {w for name in ((self.report,) if report else ()) + (self.council_text, self.place, *self.years)
+                for w in _WORD.findall(name)}
+
 
 class _CorpusFacts:
     """What the rewriter needs from the corpus, computed once per index."""
@@ -236,7 +240,7 @@ def unknown_place(assistant, question: str) -> str:
     about Leeds?" -> "Leeds"), as the rewriter reads it (`Rewriter._place`), an English council by its
     name however it was typed ("leeds" -> "Leeds"); "" if none."""
     place = Rewriter(assistant).read(question).place
-    return name_of(place) if place and council_at(place.split(), 0) == len(place.split()) else place
+    return (name_of(place) or place) if place else ""
 
 
 def _distinctive(council: str) -> set[str]:
@@ -282,12 +286,12 @@ class Rewriter:
         pointers = [i for i, w in enumerate(lowered) if (w in _POINTERS and self._points_back(lowered, i))
                     or (w == "one" and _one_points_back(lowered, i))]
         # not topics: a figure's unit ("over 90 days"), an adverb of time, a word pointing back ("one")
-        units = {t for i in _units(words) + pointers for t in f.lex.tokens(words[i])}
-        units |= {t for w in lowered if w in _TIME_WORDS for t in f.lex.tokens(w)}
+        not_topic = {t for i in _units(words) + pointers for t in f.lex.tokens(words[i])}
+        not_topic |= {t for w in lowered if w in _TIME_WORDS for t in f.lex.tokens(w)}
         topic = [t for t in f.lex.tokens(question)
                  if t not in f.framing and t not in f.council_tokens and t not in place_tokens
                  and not any(ch.isdigit() for ch in t) and t not in year_tokens and t not in report_tokens
-                 and t not in units]
+                 and t not in not_topic]
         also = _ALSO.search(question)
         return _Reading(words, councils, council_text, place, years, topic, opener, pointers, report,
                         also.group(0) if also else "")
@@ -362,7 +366,7 @@ class Rewriter:
     def _own_length(self, r: _Reading) -> int:
         """How many words a question has besides those naming a report, council, place or year, and
         the preposition or article before them ("What's the plan in the 2025 self-assessment?": 3)."""
-        naming = {t for name in (r.report, r.council_text, r.place, *r.years) for t in _WORD.findall(name)}
+        naming = r.naming_words()
         words = [w for w in r.words if w[:1].isalnum()]
         keep = [w not in naming for w in words]
         for i in range(len(words) - 1, 0, -1):  # "in the 2025 ...": the words leading a name go with it
@@ -553,7 +557,7 @@ class Rewriter:
         topic. Else `query`, the phrase searched with the council and year carried: a phrase that
         starts a topic of its own ("And the DoLS backlog?" after complaints) matches the corpus less
         well joined to the old question than that question does alone."""
-        naming = {w for name in (now.council_text, now.place, *now.years) for w in _WORD.findall(name)}
+        naming = now.naming_words(report=False)
         phrase = [w for w in _WORD.findall(text) if w not in naming and w[:1].isalnum()]
         while phrase and phrase[-1].lower() in _PREPOSITIONS | _DETERMINERS:  # "in" of "in 2016"
             phrase.pop()
@@ -870,7 +874,7 @@ def _place_as_council(place: str) -> str:
     """ "leeds" -> "Leeds Council", "Kirkby" -> "Kirkby Council", "Leeds City Council" as it is."""
     if place.lower().endswith("council"):
         return place
-    return f"{name_of(place) if council_at(place.split(), 0) else place} Council"
+    return f"{name_of(place) or place} Council"
 
 
 def _short_council(council: str) -> str:

@@ -66,17 +66,17 @@ def _key(text: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
-def _names() -> dict[tuple[str, ...], str]:
-    """Each name as lower-case words -> the name as written."""
-    return {_key(name): name for name in ALL}
+def _names() -> tuple[dict[tuple[str, ...], str], int]:
+    """Each name as lower-case words -> the name as written; and the most words a name has."""
+    names = {_key(name): name for name in ALL}
+    return names, max(len(k) for k in names)
 
 
 def council_at(words: list[str], start: int) -> int:
     """How many of `words` from `start` name an English council (the longest name that fits, "north
     yorkshire" rather than nothing), in any case; 0 when none does. Punctuation inside a name
     ("Stoke-on-Trent" as one word, "Bournemouth, Christchurch") is skipped over."""
-    names = _names()
-    longest = max(len(k) for k in names)
+    names, longest = _names()
     best = 0
     parts: list[str] = []
     for end in range(start, min(len(words), start + 2 * longest)):
@@ -93,6 +93,6 @@ def council_at(words: list[str], start: int) -> int:
     return best
 
 
-def name_of(text: str) -> str:
-    """The council's name as written in the list ("leeds" -> "Leeds"), or `text` title-cased."""
-    return _names().get(_key(text), text.title())
+def name_of(text: str) -> str | None:
+    """The council `text` names, as written in the list ("leeds" -> "Leeds"); None if it names none."""
+    return _names()[0].get(_key(text))

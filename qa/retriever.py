@@ -45,7 +45,7 @@ _CONTRACTIONS = re.compile(r"\b(?:(what|who|where|when|how|that|there|here|she)(
 
 
 def _with_apostrophe(m: re.Match) -> str:
-    head, tail = next((m.group(i), m.group(i + 1)) for i in range(1, 9, 2) if m.group(i))
+    head, tail = m.group(m.lastindex - 1), m.group(m.lastindex)  # each alternative's two groups
     if tail.lower() == "nt":  # "dont" -> "don't", "cant" -> "can't"
         return f"{head}n'{tail[-1]}"
     return f"{head}'{tail}"
