@@ -84,6 +84,10 @@ _RELATIVE_YEAR = re.compile(r"\b(?:(?:in\s+)?the\s+(?:year\s+(?P<a>after|before)
                             r"(?P<b>following|next|previous|prior)\s+year)|"
                             r"(?:a|one)\s+year\s+(?P<c>later|earlier|on|before))\b", re.IGNORECASE)
 # the adverbs a phrasal verb ends in ("sort that out"): a clause never starts with one
+#: A closing clause saying which report or time a question is asked of: "..., when CQC assessed it in 2023?",
+#: "... according to cqc?", "... going by the 2025 self assessment?", "... at the time of the peer challenge?"
+_SOURCE = re.compile(r"(?:,\s*|\s+)(?P<clause>(?:when|according\s+to|going\s+by|at\s+the\s+time\s+of|as\s+of)\s+"
+                     r"(?P<rest>[^?!.;,]+?))\s*[?!.]*\s*$", re.IGNORECASE)
 _PARTICLES = {"out", "up", "off", "down", "back", "away", "through", "together"}
 # how a question that adds to the one before may close: "Did Westminster see a rise too?"
 _ALSO = re.compile(r"[\s,]+(?:too|as well|either)\W*$", re.IGNORECASE)
@@ -166,6 +170,7 @@ class _Reading:
     pointers: list[int]  # positions in `words` of words pointing back
     report: str = ""  # a report named by its year, e.g. "the 2023 CQC assessment", as written
     also: str = ""  # a closing "too", "as well", "either": the question adds to the one before
+    source: str = ""  # a closing clause naming the report or time asked of: "when CQC assessed it in 2023"
 
     def naming_words(self, report: bool = True) -> set[str]:
         """The words naming its council, place and years (and report, unless `report` is False)."""
@@ -288,13 +293,31 @@ class Rewriter:
         # not topics: a figure's unit ("over 90 days"), an adverb of time, a word pointing back ("one")
         not_topic = {t for i in _units(words) + pointers for t in f.lex.tokens(words[i])}
         not_topic |= {t for w in lowered if w in _TIME_WORDS for t in f.lex.tokens(w)}
+        source = self._source(question)  # "when cqc came in 2023" says when, not what
+        not_topic |= set(f.lex.tokens(source))
         topic = [t for t in f.lex.tokens(question)
                  if t not in f.framing and t not in f.council_tokens and t not in place_tokens
                  and not any(ch.isdigit() for ch in t) and t not in year_tokens and t not in report_tokens
                  and t not in not_topic]
         also = _ALSO.search(question)
         return _Reading(words, councils, council_text, place, years, topic, opener, pointers, report,
-                        also.group(0) if also else "")
+                        also.group(0) if also else "", source)
+
+    def _source(self, question: str) -> str:
+        """A closing clause naming the report or time the question is asked of ("when CQC assessed it
+        in 2023", "according to cqc", "at the time of the peer challenge"): one that names a year, or
+        whose first word (after an article or possessive) names a report; "" if none."""
+        m = _SOURCE.search(question)
+        if not m or m.start() == 0:
+            return ""
+        rest = _WORD.findall(m.group("rest"))
+        if rest[0].lower() in _AUXILIARIES:  # "by when did they plan to clear it in 2023?" asks when
+            return ""
+        if any(YEAR.fullmatch(w) for w in rest):
+            return m.group("clause")
+        head = [w for w in rest if w.lower() not in _DETERMINERS | _POSSESSIVE][:1]
+        tokens = set(self.facts.lex.tokens(head[0])) if head else set()
+        return m.group("clause") if tokens and tokens <= self.facts.report_tokens else ""
 
     def _report(self, words: list[str]) -> str:
         """A report named by its year and the catalogue's words for it: "the 2023 CQC assessment"."""
@@ -605,6 +628,10 @@ class Rewriter:
     def _swap(self, previous: str, before: _Reading, now: _Reading) -> str:
         """The previous question with the council and year the follow-up names put in."""
         query = previous
+        source = self._new_source(before, now)
+        if source:  # "... when CQC assessed it in 2023?" + "and in 2016?": "... in the 2016 peer challenge letter?"
+            query = _replace_word(query, before.source, source)
+            before = self.read(query)
         new_council = _place_as_council(now.place) if now.place else _bare(now.council_text)
         if new_council and (now.place or set(now.councils) != set(before.councils)):
             if before.council_text:
@@ -642,8 +669,32 @@ class Rewriter:
                     query = _append(query, f"in {year}")
         qualifier = _figures_of(now)
         if qualifier and qualifier.lower() not in query.lower():  # "How many were over 65?"
-            query = _append(query, qualifier)
+            source = self._source(query)  # before a closing "according to the 2025 self-assessment"
+            query = (_replace_word(query, source, f"{qualifier} {source}") if source
+                     else _append(query, qualifier))
         return _tidy(_swap_wh(query, now))
+
+    def _new_source(self, before: _Reading, now: _Reading) -> str:
+        """What takes the place of the question before's closing clause naming its report or time
+        ("when CQC assessed it in 2023") when the follow-up names another report or year: "in the
+        2025 self assessment" as the follow-up names it, "in the 2016 peer challenge letter" for a
+        year with a report (the catalogue's name), else "in 2024"; its council kept. "" when there is
+        no such clause or nothing changes."""
+        if not before.source or not (now.report or (now.years and set(now.years) != set(before.years))):
+            return ""
+        if any(y not in before.source for y in before.years):  # "population in 2023 according to the 2025
+            return ""  # self-assessment": 2023 is the year the figure is of, the one to swap
+        if now.report:
+            new = now.report
+        else:
+            year = now.years[0]
+            name = self._report_name(year, now.councils or before.councils)
+            new = f"the {year} {name}" if name else year
+        lead = re.match(r"(?:according\s+to|going\s+by)\b", before.source, re.IGNORECASE)
+        text = f"{lead.group(0)} {new}" if lead and not new[:1].isdigit() else f"in {new}"
+        if before.council_text and before.council_text.lower() in before.source.lower():
+            text += f" in {before.council_text}"  # "when they came to Birmingham in 2016"
+        return text
 
     def _reports_of(self, year: str, councils: list[str] | None = None) -> list:
         """The catalogue's reports from `year` ("2023" or "2023/24"), about one of `councils` if given."""

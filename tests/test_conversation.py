@@ -491,3 +491,30 @@ def test_an_unreachable_model_leaves_the_rules_rewrite(llm_assistant):
     a = chat.ask("And Westminster?")
     rw = chat.turns[-1].rewrite
     assert rw.kind == "entity_swap" and "Westminster" in a.query and "could not rewrite" in rw.reason
+
+
+@pytest.mark.parametrize("previous, follow_up, expected", [
+    ("how big was the dols backlog in birmingham when cqc assessed it in 2023?", "and in the 2025 self assessment?",
+     "How big was the dols backlog in birmingham in the 2025 self assessment?"),
+    ("What percentage use direct payments in birmingham according to cqc?", "and in 2016?",
+     "What percentage use direct payments in birmingham according to the 2016 peer challenge letter?"),
+])
+def test_a_closing_clause_naming_the_report_is_replaced_whole_on_a_year_swap(assistant, previous, follow_up,
+                                                                             expected):
+    rw = Rewriter(assistant).rewrite(follow_up, previous)
+    assert rw.kind == "year_swap" and rw.query == expected
+
+
+def test_a_clause_that_asks_when_is_not_a_source(assistant):
+    reader = Rewriter(assistant)
+    assert reader.read("Did respite care work in Birmingham when CQC assessed the council?").source \
+        == "when CQC assessed the council"
+    assert reader.read("By when did Birmingham plan to clear it in 2023?").source == ""
+    assert reader.read("How did they cope when they're not around?").source == ""
+
+
+def test_a_figure_added_goes_before_the_closing_source_clause(assistant):
+    rw = Rewriter(assistant).rewrite("How many were over 65?", "How many people received long-term support "
+                                     "from Birmingham according to the 2025 self-assessment?")
+    assert rw.query == ("How many people received long-term support from Birmingham over 65 according to the "
+                        "2025 self-assessment?")
