@@ -77,7 +77,7 @@ _TIME_WORDS = {"back", "again", "now", "currently", "still", "later", "earlier",
                "yet", "anymore", "nowadays"}
 # a follow-up asking about the present ("has that got any better since?", "how many staff these days?")
 # asks the latest report, not the year of the question before
-_NOW = re.compile(r"\b(?:now|currently|these days|nowadays|at the moment|at present|today|any ?more|since(?: then)?"
+_NOW = re.compile(r"\b(?:now|still|currently|these days|nowadays|at the moment|at present|today|any ?more|since(?: then)?"
                   r"(?=\W*$))\b", re.IGNORECASE)
 # a year given by the one before: "and the year after?", "the previous year", "a year later"
 _RELATIVE_YEAR = re.compile(r"\b(?:(?:in\s+)?the\s+(?:year\s+(?P<a>after|before)|"
@@ -213,6 +213,12 @@ class _CorpusFacts:
         self.mentioned_years = mentioned_years
         self.council_surface = all_council_words
 
+    def council_word(self, word: str) -> str:
+        """`word` lower-cased without a possessive's ending, also typed without its apostrophe
+        ("Birmingham's", "birminghams" -> "birmingham")."""
+        w = _bare(word.lower())
+        return w[:-1] if w.endswith("s") and w not in self.council_surface and w[:-1] in self.council_surface else w
+
     def is_place(self, word: str) -> bool:
         """A capitalised word naming a place the reports do not cover (not a council of theirs)."""
         w = _bare(word.lower())
@@ -271,10 +277,10 @@ class Rewriter:
         f = self.facts
         words = _WORD.findall(question)
         lowered = [w.lower() for w in words]
-        councils = [c for c in f.councils if f.council_words[c] & {_bare(w) for w in lowered}]
+        councils = [c for c in f.councils if f.council_words[c] & {f.council_word(w) for w in lowered}]
         council_text = ""
         for i, w in enumerate(words):
-            if _bare(w.lower()) in f.council_surface:
+            if f.council_word(w) in f.council_surface:
                 end = i + 1  # "Birmingham City Council" as one name
                 while end < len(words) and words[end].lower() in {"city", "county", "borough", "council"}:
                     end += 1
@@ -425,11 +431,17 @@ class Rewriter:
         before = self.read(previous)
         dated, said = self._dated_now(question, now, before)
         if dated:  # "has that got any better since?" after a 2023 question: asked of the latest report
+            at = self.read(dated)
+            if at.pointers and len(at.topic) <= 1:  # "is it still like that?": the same question, then
+                query = self._swap(previous, before, at)
+                return Rewrite(question, query, "year_swap", f"refers back, {said!r} read as a year", uncovered)
             inner = self.rewrite(dated, previous, previous_council)
             return replace(inner, question=question, reason=f"{inner.reason}; {said!r} read as a year")
         swaps_council = bool(now.place or (now.councils and set(now.councils) != set(before.councils)))
         swaps_year = bool(now.years and set(now.years) != set(before.years))
-        if not now.topic:  # "And Westminster?", "how did that compare in 2016?", "why?"
+        # "and who runs westminster" after "which party runs birmingham council": no word of its own
+        repeats = (swaps_council or swaps_year) and set(now.topic) <= set(before.topic)
+        if not now.topic or repeats:  # "And Westminster?", "how did that compare in 2016?", "why?"
             query = self._swap(previous, before, now)
             kind = ("entity_swap" if swaps_council else "year_swap" if swaps_year
                     else "anaphora" if now.pointers else "ellipsis")
@@ -635,7 +647,8 @@ class Rewriter:
         new_council = _place_as_council(now.place) if now.place else _bare(now.council_text)
         if new_council and (now.place or set(now.councils) != set(before.councils)):
             if before.council_text:
-                possessive = before.council_text.lower().endswith(("'s", "’s"))
+                said = before.council_text.lower()
+                possessive = said.endswith(("'s", "’s")) or self.facts.council_word(said) != said
                 name = new_council + ("'s" if possessive and not new_council.endswith("Council") else "")
                 query = _replace_word(query, before.council_text, name)
                 if possessive and name.endswith("Council"):  # "Birmingham's X" -> "X in Leeds Council"
@@ -772,7 +785,9 @@ class Rewriter:
         rewrite the corpus answers most closely. "They" may also be the council ("what tool do they use").
         """
         words = list(now.words)
-        council = before.council_text or _short_council(previous_council)
+        # "they" may be the council: the one the question names ("what about birmingham, whats their
+        # turnover rate"), else the one before
+        council = now.council_text or now.place or before.council_text or _short_council(previous_council)
         pointed = False  # a demonstrative before its noun ("those averages") points at the previous topic
         for i in now.pointers:
             low = words[i].lower()
@@ -788,6 +803,9 @@ class Rewriter:
             phrases = self._antecedents(previous, before, low) or [previous.rstrip("?. ")]
             if council and low in {"they", "their"}:  # "what tool do they use": the council
                 phrases.append(_bare(council))
+            named = now.council_text
+            if low == "their" and named and now.words.index(_WORD.findall(named)[0]) < i:
+                phrases = [_bare(named)]  # "what about westminster, whats their rate": the council just named
             options = []
             # "her" is possessive before a noun ("what's her name?"), else an object ("who appointed her?")
             possessive = low in _POSSESSIVE and (low != "her" or (
@@ -1029,7 +1047,8 @@ def _figures_of(now: _Reading) -> str:
 
 def _tidy(query: str) -> str:
     query = re.sub(r"\s+", " ", query).strip()
-    query = re.sub(r"\s+([?.!,])", r"\1", query)
+    query = re.sub(r"\s+([?.!,)])", r"\1", query)
+    query = re.sub(r"\(\s+", "(", query)
     return query[:1].upper() + query[1:]
 
 

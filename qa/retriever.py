@@ -44,6 +44,16 @@ _CONTRACTIONS = re.compile(r"\b(?:(what|who|where|when|how|that|there|here|she)(
                            r"(they|you)(re|ve|ll)|(i)(m|ve))\b", re.IGNORECASE)
 
 
+# a financial year typed short ("21/22", "22-23"): two consecutive years' last two digits
+_SHORT_FINANCIAL_YEAR = re.compile(r"(?<![\w/£$.,\-–])(\d\d)([/\-–])(\d\d)(?![\w/%]|[.,]\d)")
+
+
+def _financial_year(m: re.Match) -> str:
+    """ "21/22" -> "2021/22" (the reports write financial years in full); other pairs as they are."""
+    first, sep, second = m.groups()
+    return f"20{first}{sep}{second}" if (int(first) + 1) % 100 == int(second) else m.group(0)
+
+
 def _with_apostrophe(m: re.Match) -> str:
     head, tail = m.group(m.lastindex - 1), m.group(m.lastindex)  # each alternative's two groups
     if tail.lower() == "nt":  # "dont" -> "don't", "cant" -> "can't"
@@ -134,8 +144,9 @@ class Filters:
 
 
 def clean_query(query: object, max_chars: int) -> str:
-    """The query with control and invisible characters removed, and the apostrophe put back in a
-    contraction typed without it ("whats" -> "what's"); raises QueryError if unusable."""
+    """The query with control and invisible characters removed, the apostrophe put back in a
+    contraction typed without it ("whats" -> "what's") and a financial year typed short written in
+    full ("21/22" -> "2021/22"); raises QueryError if unusable."""
     if not isinstance(query, str):
         raise QueryError(f"The question must be text. Currently, it is {type(query).__name__}")
     if len(query) > max_chars:
@@ -146,7 +157,7 @@ def clean_query(query: object, max_chars: int) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         raise QueryError("The question is empty. Type a question about the reports.")
-    return _CONTRACTIONS.sub(_with_apostrophe, text)
+    return _SHORT_FINANCIAL_YEAR.sub(_financial_year, _CONTRACTIONS.sub(_with_apostrophe, text))
 
 
 class Retriever:

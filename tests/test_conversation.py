@@ -182,10 +182,18 @@ def test_a_question_naming_another_report_with_few_words_of_its_own_is_the_quest
 
 
 def test_that_before_a_participle_is_the_subject_not_a_demonstrative(assistant):
-    rw = Rewriter(assistant).rewrite("has that improved since?",
+    rw = Rewriter(assistant).rewrite("has that improved?",
                                      "How long were safeguarding enquiries taking in Birmingham in 2023?")
     assert rw.kind == "anaphora"
     assert "the improved" not in rw.query.lower() and "improved" in rw.query and "safeguarding" in rw.query
+
+
+@pytest.mark.parametrize("follow_up", ["has that improved since?", "is it still like that?"])
+def test_a_pointer_asked_of_the_present_is_the_question_before_asked_of_the_latest_report(assistant, follow_up):
+    rw = Rewriter(assistant).rewrite(follow_up, "how long were safeguarding enquiries taking in birmingham when "
+                                                "cqc looked at it in 2023?")
+    assert rw.kind == "year_swap"
+    assert rw.query == "How long were safeguarding enquiries taking in birmingham in the 2025 self-assessment?"
 
 
 @pytest.mark.parametrize("previous, follow_up, expected", [
@@ -518,3 +526,27 @@ def test_a_figure_added_goes_before_the_closing_source_clause(assistant):
                                      "from Birmingham according to the 2025 self-assessment?")
     assert rw.query == ("How many people received long-term support from Birmingham over 65 according to the "
                         "2025 self-assessment?")
+
+
+def test_a_possessive_typed_without_its_apostrophe_is_the_council(assistant):
+    rw = Rewriter(assistant).rewrite("and westminster?", "what did cqc think of birminghams DASS")
+    assert rw.kind == "entity_swap" and rw.query == "What did cqc think of westminster's DASS"
+
+
+def test_their_after_a_council_the_follow_up_names_is_that_council(assistant):
+    rw = Rewriter(assistant).rewrite("what about birmingham, whats their turnover rate",
+                                     "What was the staff turnover rate in Westminster in 2023/24?")
+    assert "birmingham's turnover rate" in rw.query.lower() and "westminster" not in rw.query.lower()
+
+
+def test_a_follow_up_whose_own_words_are_the_question_before_s_swaps_its_council(assistant):
+    rw = Rewriter(assistant).rewrite("and who runs westminster", "which party runs birmingham council")
+    assert rw.kind == "entity_swap" and rw.query == "Which party runs westminster"
+
+
+def test_a_financial_year_typed_short_is_read_in_full(assistant):
+    chat = Conversation(assistant)
+    chat.ask("how much did birmingham actually spend on adult social care in 21/22")
+    assert chat.turns[-1].rewrite.query.endswith("in 2021/22")
+    chat.ask("and in 22/23?")
+    assert chat.turns[-1].rewrite.kind == "year_swap" and "2022/23" in chat.turns[-1].rewrite.query

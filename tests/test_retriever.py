@@ -168,3 +168,10 @@ def test_the_fusion_trusts_the_dense_side_more_when_bm25_finds_little(retriever)
     fixed = copy.copy(retriever)
     fixed.settings = dataclasses.replace(retriever.settings, dense_weight_gain=0.0)
     assert fixed._dense_weight("Can deaf people get a signer?", 0.0) == base
+
+
+@pytest.mark.parametrize("typed, cleaned", [("spend in 21/22?", "spend in 2021/22?"), ("and 22-23", "and 2022-23"),
+                                            ("open 24/7", "open 24/7"), ("about 1/2 of them", "about 1/2 of them"),
+                                            ("in 2021/22", "in 2021/22")])
+def test_a_financial_year_typed_short_is_written_in_full(typed, cleaned):
+    assert clean_query(typed, 500) == cleaned
