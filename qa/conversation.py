@@ -77,8 +77,8 @@ _TIME_WORDS = {"back", "again", "now", "currently", "still", "later", "earlier",
                "yet", "anymore", "nowadays"}
 # a follow-up asking about the present ("has that got any better since?", "how many staff these days?")
 # asks the latest report, not the year of the question before
-_NOW = re.compile(r"\b(?:now|still|currently|these days|nowadays|at the moment|at present|today|any ?more|since(?: then)?"
-                  r"(?=\W*$))\b", re.IGNORECASE)
+_NOW = re.compile(r"\b(?:now|still|currently|these days|nowadays|at the moment|at present|today|any ?more|"
+                  r"since(?: then)?(?=\W*$))\b", re.IGNORECASE)
 # a year given by the one before: "and the year after?", "the previous year", "a year later"
 _RELATIVE_YEAR = re.compile(r"\b(?:(?:in\s+)?the\s+(?:year\s+(?P<a>after|before)|"
                             r"(?P<b>following|next|previous|prior)\s+year)|"
