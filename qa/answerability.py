@@ -74,7 +74,7 @@ _KINDS: dict[str, tuple[re.Pattern, re.Pattern]] = {
     "duration": (re.compile(r"\bhow (long|often|quickly|soon|fast)\b", re.I),
                  re.compile(r"\d|\b(day|week|month|year|hour|minute|annual|daily|weekly|monthly|quarterly|"
                             r"fortnightly|regular)", re.I)),
-    "figure": (re.compile(r"\bhow (many|much|big|large)\b|" + _HEADED_BY.format(
+    "figure": (re.compile(r"\bhow (many|much|big|large)\b|\b(?:what|which)\s*%|" + _HEADED_BY.format(
                           r"percentage|proportion|number|share|amount|figure|rate|total|budget|size|cost|price|"
                           r"time|wait|ratio|average"), re.I),
                re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand|"

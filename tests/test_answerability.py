@@ -29,6 +29,8 @@ from qa.sides import years
     ("What was Birmingham's vacancy rate?", ["figure"], "vacancy"),
     ("What's the name of Westminster's Principal Social Worker?", ["person"], "Principal"),
     ("Which years does the Carers Strategy cover?", ["date"], "Carers"),
+    ("what % of people use direct payments in westminster", ["figure"], "direct"),  # "%" for "percentage"
+    ("Is it over 50% of people?", [], "people"),  # a figure given, not asked for
 ])
 def test_the_kind_asked_for_is_read_from_the_phrase_that_asks_and_its_modifiers_stay_topic(question, kinds, kept):
     assert asked_kinds(question) == kinds
