@@ -83,11 +83,11 @@ _NOW = re.compile(r"\b(?:now|still|currently|these days|nowadays|at the moment|a
 _RELATIVE_YEAR = re.compile(r"\b(?:(?:in\s+)?the\s+(?:year\s+(?P<a>after|before)|"
                             r"(?P<b>following|next|previous|prior)\s+year)|"
                             r"(?:a|one)\s+year\s+(?P<c>later|earlier|on|before))\b", re.IGNORECASE)
-# the adverbs a phrasal verb ends in ("sort that out"): a clause never starts with one
 #: A closing clause saying which report or time a question is asked of: "..., when CQC assessed it in 2023?",
 #: "... according to cqc?", "... going by the 2025 self assessment?", "... at the time of the peer challenge?"
 _SOURCE = re.compile(r"(?:,\s*|\s+)(?P<clause>(?:when|according\s+to|going\s+by|at\s+the\s+time\s+of|as\s+of)\s+"
                      r"(?P<rest>[^?!.;,]+?))\s*[?!.]*\s*$", re.IGNORECASE)
+# the adverbs a phrasal verb ends in ("sort that out"): a clause never starts with one
 _PARTICLES = {"out", "up", "off", "down", "back", "away", "through", "together"}
 # how a question that adds to the one before may close: "Did Westminster see a rise too?"
 _ALSO = re.compile(r"[\s,]+(?:too|as well|either)\W*$", re.IGNORECASE)
@@ -829,7 +829,9 @@ class Rewriter:
         "of", "for", "and"), that does not only name a council or a year; for "they" / "it", spans
         ending in a plural / singular word are preferred when there are some.
         """
-        words = [w for w in _WORD.findall(previous) if w not in "?.!,"]
+        # the words of a closing clause naming the report asked of ("when CQC assessed them in 2023") are no topic
+        body = previous[:previous.rfind(before.source)] if before.source else previous
+        words = [w for w in _WORD.findall(body) if w not in "?.!,"]
         lex, f = self.facts.lex, self.facts
         tokens = [lex.tokens(w) for w in words]
         content = [bool(t) and t[0] not in f.framing for t in tokens]

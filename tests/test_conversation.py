@@ -550,3 +550,10 @@ def test_a_financial_year_typed_short_is_read_in_full(assistant):
     assert chat.turns[-1].rewrite.query.endswith("in 2021/22")
     chat.ask("and in 22/23?")
     assert chat.turns[-1].rewrite.kind == "year_swap" and "2022/23" in chat.turns[-1].rewrite.query
+
+
+def test_a_pointer_does_not_stand_for_a_word_of_the_closing_source_clause(assistant):
+    rw = Rewriter(assistant).rewrite("What deadline does the 2025 self-assessment give for sorting that out?",
+                                     "How many young people were stuck waiting for a transitions assessment in "
+                                     "Birmingham when CQC assessed them in 2023?")
+    assert "CQC" not in rw.query
