@@ -1051,6 +1051,7 @@ def _tidy(query: str) -> str:
     query = re.sub(r"\s+", " ", query).strip()
     query = re.sub(r"\s+([?.!,)])", r"\1", query)
     query = re.sub(r"\(\s+", "(", query)
+    query = re.sub(r"(\d)\s+([+%])", r"\1\2", query)  # "90+ days", "38%", as typed
     return query[:1].upper() + query[1:]
 
 

@@ -557,3 +557,9 @@ def test_a_pointer_does_not_stand_for_a_word_of_the_closing_source_clause(assist
                                      "How many young people were stuck waiting for a transitions assessment in "
                                      "Birmingham when CQC assessed them in 2023?")
     assert "CQC" not in rw.query
+
+
+def test_a_figure_keeps_its_sign_as_typed(assistant):
+    rw = Rewriter(assistant).rewrite("and how many of them been waiting 90+ days",
+                                     "how many DoLS applications in Birmingham are high priority?")
+    assert "90+ days" in rw.query
