@@ -664,12 +664,27 @@ def _consistent(named: set[str], years: set[tuple[str, ...]], passage: Passage, 
     """
     if named and passage.council not in named:
         return False
+    # a figure for 2021/22 is not one for 2022/23, though the passage names 2022/23 elsewhere (a question
+    # naming other years too asks of each in its own part: "what did the 2016 letter say ..., and ... in 2024-25?")
+    if len(years) == 1 and len(next(iter(years))) == 2 and \
+            not years & _years(_with_sentence_before(passage.text, sentence)):
+        return False
     if years:  # the year may date the event ("after the 2019 tender") in the sentence's passage
         said = _years(sentence) | _years(passage.text)
         if not (years & said or any(len(y) == 1 and y[0] == str(passage.year) for y in years)
                 or any(len(y) == 1 and any(y[0] in z for z in said) for y in years)):
             return False
     return True
+
+
+def _with_sentence_before(text: str, sentence: str) -> str:
+    """`sentence` with the sentence before it in `text` ("... in 2021/22. Its actual spend was ..."),
+    where the year it gives a figure for is often named; `sentence` alone if it is not found."""
+    at = text.find(sentence)
+    if at < 0:
+        return sentence
+    before = re.split(r"(?<=[.!?])\s+", text[:at].rstrip())
+    return f"{before[-1] if before else ''} {sentence}"
 
 
 def report_label(p: Passage) -> str:

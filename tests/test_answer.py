@@ -306,3 +306,11 @@ def test_a_question_naming_no_topic_asks_for_one_instead_of_answering(assistant,
     a = assistant.ask(question)
     assert a.abstained and "does not say what to look for" in a.text
     assert not a.nearest
+
+
+def test_a_figure_for_another_financial_year_does_not_answer(assistant):
+    """The 2023 assessment gives the 2021/22 spend, and names 2022/23 elsewhere in the same passage."""
+    asked = assistant.ask("How much did Birmingham actually spend on adult social care in 2021/22?")
+    assert not asked.abstained and "£331,951,000" in asked.text
+    other = assistant.ask("How much did Birmingham actually spend on adult social care in 2022/23?")
+    assert "£331,951,000" not in other.text
