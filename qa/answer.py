@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from qa.answerability import (FORMATTED_KINDS, FRAMING_WORDS, KIND_NAMES, AnswerabilityModel, asked_expansion,
-                              asked_kinds, asks_identity, has_kind, model_file, topic_of)
+                              asked_kinds, asks_identity, asks_person, has_kind, model_file, topic_of)
 from qa.catalogue import GENERIC_COUNCIL_WORDS
 from qa.errors import QueryError
 from qa.generate import LLMSettings, generate
@@ -374,6 +374,9 @@ class Assistant:
         formatted = [k for k in asked_kinds(query) if k in FORMATTED_KINDS]
         if formatted and not any(has_kind(k, q.text) for k in formatted for q in answer.quotes):
             why = f"The closest passages do not give the {KIND_NAMES[formatted[0]]} asked for."
+            return found, self._abstain(question, found.passages, 0.0, why), None
+        if asks_person(query) and not any(self._names.finds(_without_words_of(q.text, query)) for q in answer.quotes):
+            why = "The closest passages do not give the name asked for."
             return found, self._abstain(question, found.passages, 0.0, why), None
         best = next(f for f in features if (f.position, f.row) == consistent[0][1:])
         return found, answer, self._answer_features(query, found, consistent, best, answer)

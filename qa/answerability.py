@@ -139,6 +139,17 @@ _ASKS_IDENTITY = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|\bname of\b|\
                             + _NAME_ASKED, re.I)
 
 
+# "Who was the Director ...?", "What's her name?": only a person's name answers these ("what is the name
+# of the strategy?" asks a name too, but not always a person's)
+_ASKS_PERSON = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|" + _NAME_ASKED, re.I)
+
+
+def asks_person(question: str) -> bool:
+    """Whether the question asks who someone is or their name, so that a sentence naming no person
+    cannot answer it."""
+    return bool(_ASKS_PERSON.search(question))
+
+
 def asks_identity(question: str) -> bool:
     """Whether the question asks who someone is, so that only a person's name answers it."""
     return bool(_ASKS_IDENTITY.search(question))

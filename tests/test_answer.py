@@ -314,3 +314,10 @@ def test_a_figure_for_another_financial_year_does_not_answer(assistant):
     assert not asked.abstained and "£331,951,000" in asked.text
     other = assistant.ask("How much did Birmingham actually spend on adult social care in 2022/23?")
     assert "£331,951,000" not in other.text
+
+
+def test_a_question_asking_who_is_answered_only_by_a_sentence_naming_a_person(assistant):
+    named = assistant.ask("Who was the peer challenge's case file audit led by?")
+    assert not named.abstained and "Mark Godfrey" in named.text
+    role_only = assistant.ask("Who was the Director of Adult Social Services in Birmingham when CQC came in 2023?")
+    assert role_only.abstained and "name asked for" in role_only.text
