@@ -95,7 +95,7 @@ _ALSO = re.compile(r"[\s,]+(?:too|as well|either)\W*$", re.IGNORECASE)
 _QUESTION_START = re.compile(r"(?:(?:" + "|".join(sorted(_PREPOSITIONS | {"since", "until"})) + r")\s+)?(?:"
                              + "|".join(sorted(_WH)) + r")\b", re.IGNORECASE)
 _CALENDAR = {n.lower() for n in (*calendar.month_name, *calendar.day_name) if n}
-_WORD = re.compile(r"[A-Za-z][\w'’-]*|\d[\d/,.\-–]*\d|\d|[^\w\s]")
+_WORD = re.compile(r"[A-Za-z][\w'’-]*|\d+s\b|\d[\d/,.\-–]*\d|\d|[^\w\s]")  # "over 85s" keeps its "s"
 #: A proper noun the reports mention in more chunks than this is a subject of theirs, not a place.
 MAX_PLACE_CHUNKS = 2
 #: A capitalised word the reports write joined to another name ("The Labour Party", "a Labour-led

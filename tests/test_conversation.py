@@ -563,3 +563,9 @@ def test_a_figure_keeps_its_sign_as_typed(assistant):
     rw = Rewriter(assistant).rewrite("and how many of them been waiting 90+ days",
                                      "how many DoLS applications in Birmingham are high priority?")
     assert "90+ days" in rw.query
+
+
+def test_a_figure_with_a_plural_s_stays_one_word(assistant):
+    rw = Rewriter(assistant).rewrite("how many over 85s?", "What was Birmingham's population in the 2025 "
+                                                           "self-assessment?")
+    assert "over 85s" in rw.query
