@@ -859,7 +859,8 @@ class Rewriter:
                 phrase = _join(words[begin:e])
                 if phrase not in phrases:
                     phrases.append(phrase)
-        plural = pronoun in {"they", "them", "their", "theirs", "these", "those"}
+        # "them" as an object may be one person ("who covers for them" after the DASS): no agreement asked
+        plural = pronoun in {"they", "their", "theirs", "these", "those"}
         singular = pronoun in {"it", "its", "this", "that", "one"}
         if plural or singular:
             agree = [p for p in phrases if _plural(p.split()[-1]) == plural]

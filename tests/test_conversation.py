@@ -569,3 +569,8 @@ def test_a_figure_with_a_plural_s_stays_one_word(assistant):
     rw = Rewriter(assistant).rewrite("how many over 85s?", "What was Birmingham's population in the 2025 "
                                                            "self-assessment?")
     assert "over 85s" in rw.query
+
+
+def test_them_may_stand_for_one_person(assistant):
+    rw = Rewriter(assistant).rewrite("who covers for them", "what other jobs does the DASS in westminster do?")
+    assert rw.kind == "anaphora" and "DASS" in rw.query and "jobs" not in rw.query
