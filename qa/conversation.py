@@ -271,6 +271,7 @@ class Rewriter:
     def __init__(self, assistant) -> None:
         self.assistant = assistant
         self.facts = _facts(assistant)
+        self._answer = ""  # the previous answer's first quote, for the question being rewritten
 
     # -- reading a question ----------------------------------------------------------------
     def read(self, question: str) -> _Reading:
@@ -418,12 +419,16 @@ class Rewriter:
                     and before not in {"and", "but", "about"})
 
     # -- rewriting -------------------------------------------------------------------------
-    def rewrite(self, question: str, previous: str | None, previous_council: str = "") -> Rewrite:
+    def rewrite(self, question: str, previous: str | None, previous_council: str = "",
+                previous_answer: str = "") -> Rewrite:
         """The standalone question for `question` after the standalone question `previous`.
 
         `previous_council` is the council the previous answer was about, carried when neither
-        question names one.
+        question names one; `previous_answer` the sentence it quoted first, whose names a pointer
+        may stand for after a question asking who or which ("their contract" after "who does
+        carers assessments?", answered "... the Carers Hub, of which Forward Carers is the lead provider").
         """
+        self._answer = previous_answer
         now = self.read(question)
         uncovered = self._uncovered(now)
         if not previous:
@@ -801,6 +806,7 @@ class Rewriter:
                 pointed = True
                 continue
             phrases = self._antecedents(previous, before, low) or [previous.rstrip("?. ")]
+            phrases += [n for n in self._answer_names(previous, before) if n not in phrases]
             if council and low in {"they", "their"}:  # "what tool do they use": the council
                 phrases.append(_bare(council))
             named = now.council_text
@@ -821,6 +827,22 @@ class Rewriter:
         if pointed:  # "What are those averages?" -> "What are the averages for carers' direct payments?"
             best = self._continue_topic(best, previous, before)
         return self._carry(best, self.read(best), before, previous_council)
+
+    def _answer_names(self, previous: str, before: _Reading) -> list[str]:
+        """Names the previous answer gave that its question, asking who or which, did not use
+        ("Carers Hub", "Forward Carers"): runs of capitalised words, a council's name and the
+        sentence's first word left out."""
+        asked = [w.lower() for w in before.words if w[:1].isalpha()]
+        if not self._answer or not asked or asked[0] not in {"who", "which"}:
+            return []
+        f = self.facts
+        names = []
+        for m in re.finditer(r"(?<!^)(?<![.!?:]\s)\b[A-Z][\w'’-]*(?:\s+(?:(?:of|and|for|&)\s+)?[A-Z][\w'’-]*)+",
+                             self._answer):
+            tokens = set(f.lex.tokens(m.group(0)))
+            if tokens and not tokens <= set(f.lex.tokens(previous)) and not tokens & f.council_tokens:
+                names.append(m.group(0))
+        return list(dict.fromkeys(names))
 
     def _antecedents(self, previous: str, before: _Reading, pronoun: str = "", topic: bool = False) -> list[str]:
         """Noun phrases of the previous question a pronoun may stand for, e.g. "the 2016 peer challenge".
@@ -1096,7 +1118,8 @@ class Conversation:
             last = self._turns[-1] if self._turns else None
         if last is None:
             return self.rewriter.rewrite(cleaned, None)
-        return self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer))
+        return self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer),
+                                     _first_quote(last.answer))
 
     def ask(self, question: str, council: str | None = None, doc_id: str | None = None,
             year: int | None = None) -> Answer:
@@ -1129,7 +1152,8 @@ class Conversation:
         with self._lock:
             last = self._turns[-1] if self._turns else None
             cleaned = clean_query(question, self.assistant.retriever.settings.max_query_chars)
-            rw = (self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer)) if last
+            rw = (self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer),
+                                        _first_quote(last.answer)) if last
                   else self.rewriter.rewrite(cleaned, None))
             llm = getattr(self.assistant, "llm", None)
             if last and rw.kind != "none" and not rw.uncovered and llm is not None and llm.enabled:
@@ -1157,6 +1181,11 @@ class Conversation:
             lines.append("The nearest sections are:")
             lines += [f"- {p.title} ({p.date_text}): {p.section or 'introduction'}" for p in nearest]
         return Answer(rw.question, "\n".join(lines), True, nearest=nearest, note=why)
+
+
+def _first_quote(answer: Answer) -> str:
+    """The sentence an answer quoted first ("" when it abstained)."""
+    return answer.quotes[0].text if answer.quotes and not answer.abstained else ""
 
 
 def _answer_council(answer: Answer) -> str:

@@ -574,3 +574,12 @@ def test_a_figure_with_a_plural_s_stays_one_word(assistant):
 def test_them_may_stand_for_one_person(assistant):
     rw = Rewriter(assistant).rewrite("who covers for them", "what other jobs does the DASS in westminster do?")
     assert rw.kind == "anaphora" and "DASS" in rw.query and "jobs" not in rw.query
+
+
+def test_a_pointer_after_a_question_asking_who_may_stand_for_a_name_the_answer_gave(assistant):
+    chat = Conversation(assistant)
+    first = chat.ask("Who delivers carers assessments for Birmingham?")
+    assert "Forward Carers" in first.text
+    chat.ask("how much is their contract worth")
+    query = chat.turns[-1].rewrite.query
+    assert "Carers Hub" in query or "Forward Carers" in query
