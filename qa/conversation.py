@@ -271,7 +271,6 @@ class Rewriter:
     def __init__(self, assistant) -> None:
         self.assistant = assistant
         self.facts = _facts(assistant)
-        self._answer = ""  # the previous answer's first quote, for the question being rewritten
 
     # -- reading a question ----------------------------------------------------------------
     def read(self, question: str) -> _Reading:
@@ -428,7 +427,6 @@ class Rewriter:
         may stand for after a question asking who or which ("their contract" after "who does
         carers assessments?", answered "... the Carers Hub, of which Forward Carers is the lead provider").
         """
-        self._answer = previous_answer
         now = self.read(question)
         uncovered = self._uncovered(now)
         if not previous:
@@ -440,7 +438,7 @@ class Rewriter:
             if at.pointers and len(at.topic) <= 1:  # "is it still like that?": the same question, then
                 query = self._swap(previous, before, at)
                 return Rewrite(question, query, "year_swap", f"refers back, {said!r} read as a year", uncovered)
-            inner = self.rewrite(dated, previous, previous_council)
+            inner = self.rewrite(dated, previous, previous_council, previous_answer)
             return replace(inner, question=question, reason=f"{inner.reason}; {said!r} read as a year")
         swaps_council = bool(now.place or (now.councils and set(now.councils) != set(before.councils)))
         swaps_year = bool(now.years and set(now.years) != set(before.years))
@@ -455,7 +453,7 @@ class Rewriter:
                            uncovered)
         time_or_place = all(now.words[i].lower() in {"then", "there"} for i in now.pointers)
         if len(now.topic) <= MAX_OWN_TOPIC and now.pointers and not (now.opener and time_or_place):
-            query = self._resolve(question, now, previous, before, previous_council)
+            query = self._resolve(question, now, previous, before, previous_council, previous_answer)
             return Rewrite(question, query, "anaphora",
                            f"refers back ({', '.join(now.words[i] for i in now.pointers)})", uncovered)
         there = [now.words[i] for i in now.pointers if now.words[i].lower() in {"there", "then"}]
@@ -783,7 +781,7 @@ class Rewriter:
         return _tidy(query)
 
     def _resolve(self, question: str, now: _Reading, previous: str, before: _Reading,
-                 previous_council: str) -> str:
+                 previous_council: str, previous_answer: str = "") -> str:
         """`question` with its pointers replaced by the phrases of `previous` they most likely refer to.
 
         Pointers are resolved one at a time, left to right; each takes the candidate phrase whose
@@ -806,7 +804,7 @@ class Rewriter:
                 pointed = True
                 continue
             phrases = self._antecedents(previous, before, low) or [previous.rstrip("?. ")]
-            phrases += [n for n in self._answer_names(previous, before) if n not in phrases]
+            phrases += [n for n in self._answer_names(previous_answer, previous, before) if n not in phrases]
             if council and low in {"they", "their"}:  # "what tool do they use": the council
                 phrases.append(_bare(council))
             named = now.council_text
@@ -828,17 +826,17 @@ class Rewriter:
             best = self._continue_topic(best, previous, before)
         return self._carry(best, self.read(best), before, previous_council)
 
-    def _answer_names(self, previous: str, before: _Reading) -> list[str]:
+    def _answer_names(self, answer: str, previous: str, before: _Reading) -> list[str]:
         """Names the previous answer gave that its question, asking who or which, did not use
         ("Carers Hub", "Forward Carers"): runs of capitalised words, a council's name and the
         sentence's first word left out."""
         asked = [w.lower() for w in before.words if w[:1].isalpha()]
-        if not self._answer or not asked or asked[0] not in {"who", "which"}:
+        if not answer or not asked or asked[0] not in {"who", "which"}:
             return []
         f = self.facts
         names = []
         for m in re.finditer(r"(?<!^)(?<![.!?:]\s)\b[A-Z][\w'’-]*(?:\s+(?:(?:of|and|for|&)\s+)?[A-Z][\w'’-]*)+",
-                             self._answer):
+                             answer):
             tokens = set(f.lex.tokens(m.group(0)))
             if tokens and not tokens <= set(f.lex.tokens(previous)) and not tokens & f.council_tokens:
                 names.append(m.group(0))
