@@ -87,6 +87,13 @@ _RELATIVE_YEAR = re.compile(r"\b(?:(?:in\s+)?the\s+(?:year\s+(?P<a>after|before)
 #: "... according to cqc?", "... going by the 2025 self assessment?", "... at the time of the peer challenge?"
 _SOURCE = re.compile(r"(?:,\s*|\s+)(?P<clause>(?:when|according\s+to|going\s+by|at\s+the\s+time\s+of|as\s+of)\s+"
                      r"(?P<rest>[^?!.;,]+?))\s*[?!.]*\s*$", re.IGNORECASE)
+# words saying a question starts a new topic ("different question -", "unrelated but", "on a different
+# note,"): what follows is asked on its own, without them
+_NEW_TOPIC = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|and|also|right)\b[\s,]*)?(?:totally\s+|completely\s+)?"
+                        r"(?:(?:a\s+)?(?:different|diff|new|separate|unrelated|another|other)\s+"
+                        r"(?:question|topic|thing|subject|q)\b|unrelated(?:\s+(?:but|question))?\b|"
+                        r"on\s+(?:a|another)\s+(?:different\s+|separate\s+)?(?:note|topic|subject)\b|"
+                        r"changing\s+(?:the\s+)?(?:topic|subject)\b)[\s,:;.!?\-–—]*", re.IGNORECASE)
 # the adverbs a phrasal verb ends in ("sort that out"): a clause never starts with one
 _PARTICLES = {"out", "up", "off", "down", "back", "away", "through", "together"}
 # how a question that adds to the one before may close: "Did Westminster see a rise too?"
@@ -427,6 +434,11 @@ class Rewriter:
         may stand for after a question asking who or which ("their contract" after "who does
         carers assessments?", answered "... the Carers Hub, of which Forward Carers is the lead provider").
         """
+        fresh = _NEW_TOPIC.match(question)
+        if fresh and question[fresh.end():].strip():  # "different question - how many councillors ...?"
+            rest = _tidy(question[fresh.end():])
+            return Rewrite(question, rest, "none", f"says it starts a new topic ({fresh.group(0).strip(' ,:;.-–—')!r})",
+                           self._uncovered(self.read(rest)))
         now = self.read(question)
         uncovered = self._uncovered(now)
         if not previous:

@@ -583,3 +583,23 @@ def test_a_pointer_after_a_question_asking_who_may_stand_for_a_name_the_answer_g
     chat.ask("how much is their contract worth")
     query = chat.turns[-1].rewrite.query
     assert "Carers Hub" in query or "Forward Carers" in query
+
+
+@pytest.mark.parametrize("question, rest", [
+    ("different question - how many councillors does Birmingham have?", "How many councillors does Birmingham have?"),
+    ("unrelated but whats the average caseload in Westminster", "What's the average caseload in Westminster"),
+    ("on a different note, who signs off Westminster's privacy notices?",
+     "Who signs off Westminster's privacy notices?"),
+])
+def test_words_saying_a_new_topic_starts_leave_the_question_on_its_own(assistant, question, rest):
+    chat = Conversation(assistant)
+    chat.ask("How many complaints about adult social care did Birmingham receive in 2023?")
+    chat.ask(question)
+    rw = chat.turns[-1].rewrite
+    assert rw.kind == "none" and rw.query == rest
+
+
+def test_a_topic_word_is_not_read_as_a_new_topic(assistant):
+    rw = Rewriter(assistant).rewrite("and what about a different topic like carers?",
+                                     "How many people used direct payments in Birmingham in 2023?")
+    assert "new topic" not in rw.reason
