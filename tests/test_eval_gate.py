@@ -25,21 +25,21 @@ from eval.harness import DEFAULT_QUESTIONS, EvalRun, load_questions, run_eval
 HYBRID_HIT_AT_5_MIN = 0.77  # measured 0.787 (280/356); 0.825 on the dev part
 HYBRID_MRR_AT_10_MIN = 0.62  # measured 0.634
 ANSWER_ACCURACY_MIN = 0.64  # measured 0.654 (233/356)
-ABSTENTION_ACCURACY_MIN = 0.52  # measured 0.559 (105/188; the dev part is in-sample)
+ABSTENTION_ACCURACY_MIN = 0.52  # measured 0.564 (106/188; the dev part is in-sample)
 # The product promise is 1 in 20: the threshold is calibrated to it on the dev questions under
-# cross-validation (5.0%); measured 0.051 here (18/356; held out 5 of 76, dev 4.6%).
+# cross-validation (5.0%); measured 0.053 here (19/356; held out 6 of 76, dev 4.6%).
 FALSE_ABSTENTION_MAX = 0.06
 # Plain facts in the reports' own words must stay where they are.
 FACT_HIT_AT_5_MIN = 0.98  # measured 0.991 (113/114, with the 11 quality-statement scores); stock 0.982
 FACT_ANSWER_ACCURACY_MIN = 0.95  # measured 0.965 (110/114); 0.947 before
 # eval/conversations.jsonl through `qa.Conversation` (`python -m eval --conversations ...`), measured
-# 2026-11-29 (session 14): all 332 turns 0.750 (249), the 189 follow-ups 0.677 (128; raw 0.471). Four
-# batches were written blind this session and scored before anything changed for them: c65-c106's
-# follow-ups right 11 of 24, 11 of 23 and 10 of 24 (14, 12 and 13 after the mends they showed; they
-# are in the dev split now), c107-c120's 15 of 24 (held out, nothing changed for them). Before them
-# (session 13): 172 turns 0.797, follow-ups 0.734.
-CONVERSATION_TURNS_MIN = 0.73
-FOLLOW_UPS_MIN = 0.66
+# 2026-11-29 (session 15): all 452 turns 0.748 (338), the 261 follow-ups 0.663 (173; raw 0.502). Three
+# batches were written blind this session and scored before anything changed for them: c121-c134's and
+# c135-c148's follow-ups right 10 and 13 of 24 (13 and 15 after the mends they showed; dev split now),
+# c149-c162's 16 of 24 (held out, nothing changed for them). Before them (session 14): 332 turns
+# 0.750, follow-ups 0.677; with this session's code, 0.759 and 0.683.
+CONVERSATION_TURNS_MIN = 0.74
+FOLLOW_UPS_MIN = 0.65
 
 pytestmark = pytest.mark.slow
 
