@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 #: Words of a council's name that do not tell one council from another.
 GENERIC_COUNCIL_WORDS = {"the", "a", "this", "that", "which", "each", "every", "city", "county", "borough", "local",
-                         "district", "metropolitan", "what", "how", "did", "does", "is", "was"}
+                         "district", "metropolitan", "what", "how", "did", "does", "is", "was", "of", "and", "royal"}
 
 #: Words that name a council, not a kind of report: "CQC local authority assessment" names no report
 #: by "local authority" (staff write it for the council).

@@ -46,6 +46,7 @@ from dataclasses import dataclass, replace
 
 from qa.answer import NOT_FOUND, Answer
 from qa.answerability import FRAMING_WORDS as _FRAME
+from qa.catalogue import distinctive
 from qa.errors import QueryError
 from qa.places import council_at, name_of
 from qa.retriever import clean_query
@@ -194,7 +195,7 @@ class _CorpusFacts:
         self.idf: dict[str, float] = assistant._idf
         self.framing: set[str] = set(self.lex.tokens(_FRAME))
         self.councils: list[str] = list(retriever.councils)
-        self.council_words = {c: _distinctive(c) for c in self.councils}
+        self.council_words = {c: distinctive(c) for c in self.councils}
         all_council_words = set().union(*self.council_words.values()) if self.councils else set()
         # every word of the councils' names, "city" and "council" included: none is a question's topic
         self.council_tokens = {t for c in self.councils for t in self.lex.tokens(c)}
@@ -259,11 +260,6 @@ def unknown_place(assistant, question: str) -> str:
     name however it was typed ("leeds" -> "Leeds"); "" if none."""
     place = Rewriter(assistant).read(question).place
     return (name_of(place) or place) if place else ""
-
-
-def _distinctive(council: str) -> set[str]:
-    generic = {"the", "city", "county", "borough", "district", "metropolitan", "council", "of", "and", "royal"}
-    return set(re.findall(r"\w+", council.lower())) - generic
 
 
 class Rewriter:
@@ -815,13 +811,14 @@ class Rewriter:
                 words[i] = "the"  # "that figure": a demonstrative before its noun
                 pointed = True
                 continue
-            phrases = self._antecedents(previous, before, low) or [previous.rstrip("?. ")]
-            phrases += [n for n in self._answer_names(previous_answer, previous, before) if n not in phrases]
-            if council and low in {"they", "their"}:  # "what tool do they use": the council
-                phrases.append(_bare(council))
             named = now.council_text
             if low == "their" and named and now.words.index(_WORD.findall(named)[0]) < i:
                 phrases = [_bare(named)]  # "what about westminster, whats their rate": the council just named
+            else:
+                phrases = self._antecedents(previous, before, low) or [previous.rstrip("?. ")]
+                phrases += [n for n in self._answer_names(previous_answer, previous, before) if n not in phrases]
+                if council and low in {"they", "their"}:  # "what tool do they use": the council
+                    phrases.append(_bare(council))
             options = []
             # "her" is possessive before a noun ("what's her name?"), else an object ("who appointed her?")
             possessive = low in _POSSESSIVE and (low != "her" or (
@@ -1126,10 +1123,7 @@ class Conversation:
         cleaned = clean_query(question, self.assistant.retriever.settings.max_query_chars)
         with self._lock:
             last = self._turns[-1] if self._turns else None
-        if last is None:
-            return self.rewriter.rewrite(cleaned, None)
-        return self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer),
-                                     _first_quote(last.answer))
+        return self._read_after(cleaned, last)
 
     def ask(self, question: str, council: str | None = None, doc_id: str | None = None,
             year: int | None = None) -> Answer:
@@ -1158,13 +1152,19 @@ class Conversation:
                 self._turns[-1] = Turn(last.question, last.rewrite,
                                        replace(answer, question=last.question, query=last.rewrite.query))
 
+    def _read_after(self, cleaned: str, last: Turn | None) -> Rewrite:
+        """How the cleaned question reads after the turn `last` (its standalone question, council and
+        first quoted sentence), or as a first question."""
+        if last is None:
+            return self.rewriter.rewrite(cleaned, None)
+        return self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer),
+                                     _first_quote(last.answer))
+
     def _turn(self, question, council, doc_id, year, *, extractive: bool) -> tuple[Answer, list]:
         with self._lock:
             last = self._turns[-1] if self._turns else None
             cleaned = clean_query(question, self.assistant.retriever.settings.max_query_chars)
-            rw = (self.rewriter.rewrite(cleaned, last.rewrite.query, _answer_council(last.answer),
-                                        _first_quote(last.answer)) if last
-                  else self.rewriter.rewrite(cleaned, None))
+            rw = self._read_after(cleaned, last)
             llm = getattr(self.assistant, "llm", None)
             if last and rw.kind != "none" and not rw.uncovered and llm is not None and llm.enabled:
                 rw = self.rewriter.model_rewrite(rw, last.rewrite.query)

@@ -110,6 +110,8 @@ def test_what_the_reports_cover():
         assert not catalogue.covers(council, 1999) and catalogue.first_year(council, 1999) is None
     assert catalogue.covers(None, None) and not Catalogue([]).covers(None, None)
     assert distinctive("North Yorkshire City Council") == {"north", "yorkshire"}
+    # "of" and "and" name no council: a question using them does not name Kensington and Chelsea
+    assert distinctive("Royal Borough of Kensington and Chelsea") == {"kensington", "chelsea"}
 
 
 @pytest.mark.slow
