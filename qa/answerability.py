@@ -135,13 +135,11 @@ def asked_kinds(question: str) -> list[str]:
 
 # A question asking who someone is, which a role title does not answer: "who is the ...", "the name
 # of ...", "what's her name?" (as against "who provides ...", which an organisation may answer).
-_ASKS_IDENTITY = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|\bname of\b|\bwho (chairs?|heads?|leads?)\b|"
-                            + _NAME_ASKED, re.I)
-
-
-# "Who was the Director ...?", "What's her name?": only a person's name answers these ("what is the name
-# of the strategy?" asks a name too, but not always a person's)
-_ASKS_PERSON = re.compile(r"^\s*(and\s+)?who (is|was|are|were)\b|" + _NAME_ASKED, re.I)
+# Of them, "Who was the Director ...?" and "What's her name?" only a person's name answers ("what is the
+# name of the strategy?" asks a name too, but not always a person's).
+_PERSON_ASKED = r"^\s*(and\s+)?who (is|was|are|were)\b|" + _NAME_ASKED
+_ASKS_IDENTITY = re.compile(_PERSON_ASKED + r"|\bname of\b|\bwho (chairs?|heads?|leads?)\b", re.I)
+_ASKS_PERSON = re.compile(_PERSON_ASKED, re.I)
 
 
 def asks_person(question: str) -> bool:
